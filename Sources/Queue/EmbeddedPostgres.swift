@@ -1,0 +1,208 @@
+import Foundation
+import Synchronization
+import Logging
+import PostgresNIO
+
+/// A private PostgreSQL cluster in a local folder, run with the machine's `initdb` and `pg_ctl`.
+///
+/// The cluster listens only on a unix socket inside its folder, so several clusters never fight
+/// over a port. PostgreSQL refuses to run as root: when we are root, the server binaries run as
+/// the `postgres` system user, which is given the folder.
+///
+/// Ownership: the process that starts the server writes its pid to `owner.pid` and stops the
+/// server in ``stop()``. A process that finds the server already running under a live owner
+/// uses it and leaves it running; if the recorded owner is dead (a crashed daemon) it adopts it.
+public final class EmbeddedPostgres: Sendable {
+    /// The folder holding `data/`, `run/` (the socket) and `postgres.log`.
+    public let directory: URL
+    /// The superuser name created by `initdb`; trusted over the socket.
+    public let username: String
+    /// Extra `postgresql.conf` settings passed at start (e.g. `fsync=off` for tests).
+    public let settings: [String: String]
+    let logger: Logger
+
+    private let ownsServer = Mutex(false)
+
+    public init(directory: URL, username: String = "evently", settings: [String: String] = [:], logger: Logger) {
+        self.directory = directory.standardizedFileURL
+        self.username = username
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public var dataDirectory: URL { directory.appendingPathComponent("data") }
+    public var logFile: URL { directory.appendingPathComponent("postgres.log") }
+    var ownerFile: URL { directory.appendingPathComponent("owner.pid") }
+
+    /// Where the socket lives. Unix socket paths are limited to 107 bytes, so a deep folder
+    /// falls back to a short path under /tmp derived from the folder's path.
+    public var socketDirectory: URL {
+        let local = directory.appendingPathComponent("run")
+        if local.path.utf8.count + 20 < 100 { return local }
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in directory.path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return URL(fileURLWithPath: "/tmp/evently-pg-\(String(hash, radix: 36))")
+    }
+
+    /// The path of the socket file itself.
+    public var socketPath: String { socketDirectory.appendingPathComponent(".s.PGSQL.5432").path }
+
+    /// A client configuration for `database` on this cluster.
+    public func clientConfiguration(database: String = "postgres") -> PostgresClient.Configuration {
+        PostgresClient.Configuration(unixSocketPath: socketPath, username: username, password: nil, database: database)
+    }
+
+    /// Whether the server answers `pg_ctl status`.
+    public func isRunning() throws -> Bool {
+        guard FileManager.default.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) else {
+            return false
+        }
+        return try run(tool: "pg_ctl", ["status", "-D", dataDirectory.path], allowFailure: true) == 0
+    }
+
+    /// Creates the cluster on first use, starts it unless it runs already, and waits until it
+    /// accepts connections.
+    ///
+    /// - Returns: `true` when this call created the cluster (first use of the folder).
+    /// - Throws: ``EmbeddedPostgresError`` naming what is missing or what failed, with the log's tail.
+    @discardableResult
+    public func start() throws -> Bool {
+        let fileManager = FileManager.default
+        try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
+        try fileManager.createDirectory(at: socketDirectory, withIntermediateDirectories: true)
+        try handOverToServerUser(directory)
+        try handOverToServerUser(socketDirectory)
+
+        var created = false
+        if !fileManager.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
+            logger.info("creating embedded PostgreSQL cluster", metadata: ["directory": "\(dataDirectory.path)"])
+            try run(tool: "initdb", [
+                "-D", dataDirectory.path, "-U", username, "--auth=trust", "--encoding=UTF8", "--no-instructions",
+            ])
+            created = true
+        }
+
+        if try isRunning() {
+            let owner = (try? String(contentsOf: ownerFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            if let owner, owner != getpid(), kill(owner, 0) == 0 {
+                logger.info("using embedded PostgreSQL started by process \(owner)", metadata: ["directory": "\(directory.path)"])
+                return created
+            }
+            logger.info("adopting running embedded PostgreSQL", metadata: ["directory": "\(directory.path)"])
+        } else {
+            var options = ["-k \(socketDirectory.path)", "-c listen_addresses=''", "-p 5432"]
+            for (key, value) in settings.sorted(by: { $0.key < $1.key }) { options.append("-c \(key)=\(value)") }
+            try run(tool: "pg_ctl", [
+                "start", "-w", "-t", "60", "-D", dataDirectory.path, "-l", logFile.path, "-o", options.joined(separator: " "),
+            ])
+        }
+        try "\(getpid())\n".write(to: ownerFile, atomically: true, encoding: .utf8)
+        ownsServer.withLock { $0 = true }
+        return created
+    }
+
+    /// Stops the server if this process started or adopted it; otherwise leaves it for its owner.
+    public func stop() throws {
+        guard ownsServer.withLock({ owns in defer { owns = false }; return owns }) else { return }
+        guard try isRunning() else { return }
+        try run(tool: "pg_ctl", ["stop", "-w", "-t", "60", "-m", "fast", "-D", dataDirectory.path])
+        try? FileManager.default.removeItem(at: ownerFile)
+        logger.info("stopped embedded PostgreSQL", metadata: ["directory": "\(directory.path)"])
+    }
+
+    // MARK: - Processes
+
+    static var isRoot: Bool { geteuid() == 0 }
+
+    /// Gives `url` to the `postgres` user when we are root; the server cannot start otherwise.
+    func handOverToServerUser(_ url: URL) throws {
+        guard Self.isRoot else { return }
+        guard let account = getpwnam("postgres") else {
+            throw EmbeddedPostgresError.missingServerUser
+        }
+        let uid = account.pointee.pw_uid, gid = account.pointee.pw_gid
+        let enumerator = FileManager.default.enumerator(atPath: url.path)
+        chown(url.path, uid, gid)
+        while let relative = enumerator?.nextObject() as? String {
+            chown(url.appendingPathComponent(relative).path, uid, gid)
+        }
+    }
+
+    /// Finds a PostgreSQL server tool on PATH or under /usr/lib/postgresql/<newest>/bin.
+    static func locate(_ tool: String) throws -> String {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        var candidates = path.split(separator: ":").map { "\($0)/\(tool)" }
+        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
+        for version in versions.sorted(by: { (Int($0) ?? 0) > (Int($1) ?? 0) }) {
+            candidates.append("/usr/lib/postgresql/\(version)/bin/\(tool)")
+        }
+        guard let found = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw EmbeddedPostgresError.toolNotFound(tool)
+        }
+        return found
+    }
+
+    @discardableResult
+    func run(tool: String, _ arguments: [String], allowFailure: Bool = false) throws -> Int32 {
+        let executable = try Self.locate(tool)
+        let argv = Self.isRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--", executable] + arguments : [executable] + arguments
+        let (status, output) = try Self.spawnAndWait(argv)
+        if status != 0 && !allowFailure {
+            let logTail = (try? String(contentsOf: logFile, encoding: .utf8))?
+                .split(separator: "\n").suffix(10).joined(separator: "\n") ?? ""
+            throw EmbeddedPostgresError.toolFailed(
+                tool: tool, arguments: arguments, status: status, output: output + (logTail.isEmpty ? "" : "\n" + logTail))
+        }
+        return status
+    }
+
+    /// Runs a command to completion with its output in a temporary file.
+    ///
+    /// Plain `posix_spawn` and `waitpid`: Foundation's `Process` was seen missing the exit of
+    /// `runuser` here and waiting forever. A file, not a pipe, takes the output because the
+    /// server `pg_ctl` launches may keep inherited descriptors open long after `pg_ctl` exits.
+    static func spawnAndWait(_ argv: [String]) throws -> (status: Int32, output: String) {
+        let outputPath = NSTemporaryDirectory() + "evently-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid: pid_t = 0
+        let spawnError = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
+        guard spawnError == 0 else {
+            throw EmbeddedPostgresError.toolFailed(tool: argv[0], arguments: Array(argv.dropFirst()), status: -1,
+                                                   output: String(cString: strerror(spawnError)))
+        }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
+        let exited = status & 0x7f == 0
+        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
+    }
+}
+
+/// Why the embedded cluster could not be used.
+public enum EmbeddedPostgresError: Error, CustomStringConvertible {
+    case toolNotFound(String)
+    case missingServerUser
+    case toolFailed(tool: String, arguments: [String], status: Int32, output: String)
+
+    public var description: String {
+        switch self {
+        case .toolNotFound(let tool):
+            return "PostgreSQL's \(tool) was not found on PATH or in /usr/lib/postgresql/*/bin; "
+                + "install the server (apt-get install postgresql) or set database.url in jobs.conf"
+        case .missingServerUser:
+            return "running as root, the embedded PostgreSQL needs the 'postgres' system user "
+                + "(apt-get install postgresql creates it) or set database.url in jobs.conf"
+        case let .toolFailed(tool, arguments, status, output):
+            return "\(tool) \(arguments.joined(separator: " ")) exited with \(status):\n\(output)"
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Hummingbird
+import Logging
+import PostgresNIO
+import Prometheus
+import Queue
+import ServiceLifecycle
+import UnixSignals
+
+/// Wires the daemon's services into one `ServiceGroup`; SIGTERM and SIGINT drain it.
+struct Daemon: Sendable {
+    let config: JobsConfig
+    let clientConfiguration: PostgresClient.Configuration
+    let metrics: PrometheusCollectorRegistry
+    let logger: Logger
+    /// Called with the bound port once the HTTP listener is up (tests use port 0).
+    var onHTTPListening: @Sendable (Int) async -> Void = { _ in }
+
+    /// Runs until a shutdown signal (or the cancellation of the calling task) has drained every service.
+    ///
+    /// The pool outlives the service group: services stop first (in reverse order, the HTTP
+    /// intake before the workers), and only then are database connections closed.
+    func run() async throws {
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        try await client.whileRunning {
+            let migrator = DatabaseSchema.migrator(logger: logger)
+            try await migrator.migrate(client)
+
+            var services: [any Service] = []
+            if config.http.enabled {
+                let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, logger: logger)
+                let onListening = onHTTPListening
+                let logger = logger
+                let app = Application(
+                    router: intake.makeRouter(),
+                    configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "evently-jobs"),
+                    onServerRunning: { channel in
+                        let port = channel.localAddress?.port ?? 0
+                        logger.info("HTTP intake listening on \(channel.localAddress?.description ?? "?")")
+                        await onListening(port)
+                    },
+                    logger: logger
+                )
+                services.append(app)
+            }
+            let group = ServiceGroup(configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
+            logger.info("evently-jobs serving", metadata: ["http": "\(config.http.enabled ? "\(config.http.host):\(config.http.port)" : "off")"])
+            try await group.run()
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+import NIOSSL
+import PostgresNIO
+import Queue
+
+/// The database the daemon uses: a configured `postgres://` URL or the embedded cluster.
+enum DatabaseLocation: Sendable {
+    case url(String)
+    case embedded(EmbeddedPostgres)
+
+    init(config: JobsConfig, logger: Logger) {
+        if let url = config.database.url {
+            self = .url(url)
+        } else {
+            self = .embedded(EmbeddedPostgres(directory: config.embeddedDirectoryURL, logger: logger))
+        }
+    }
+
+    /// Starts the embedded cluster when that is what we use, and returns a client configuration.
+    func prepare(config: JobsConfig, logger: Logger) throws -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        switch self {
+        case .url(let url):
+            configuration = try Self.clientConfiguration(url: url)
+            logger.info("using database \(Self.redacted(url))")
+        case .embedded(let cluster):
+            try cluster.start()
+            configuration = cluster.clientConfiguration(database: "postgres")
+            logger.info("using embedded PostgreSQL in \(cluster.directory.path) (socket \(cluster.socketPath)); set database.url or EVENTLY_DATABASE_URL to use another database")
+        }
+        configuration.options.maximumConnections = config.database.poolSize
+        configuration.options.connectTimeout = config.database.connectTimeout
+        return configuration
+    }
+
+    /// Stops the embedded cluster if this process owns it.
+    func shutDown(logger: Logger) {
+        guard case .embedded(let cluster) = self else { return }
+        do { try cluster.stop() } catch { logger.error("could not stop embedded PostgreSQL: \(error)") }
+    }
+
+    /// A URL with its password hidden, for logs.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? url
+    }
+
+    /// Reads `postgres://user:password@host:port/database?sslmode=...` (also `host=` for a
+    /// unix-socket folder, as libpq does).
+    static func clientConfiguration(url: String) throws -> PostgresClient.Configuration {
+        guard let components = URLComponents(string: url),
+              components.scheme == "postgres" || components.scheme == "postgresql" else {
+            throw ConfigError(file: "database.url", line: nil, key: nil, message: "not a postgres:// URL: \(redacted(url))")
+        }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        let username = components.user ?? "postgres"
+        let password = components.password
+        let database = components.path.isEmpty || components.path == "/" ? username : String(components.path.dropFirst())
+        if let socketFolder = query["host"], socketFolder.hasPrefix("/") {
+            let port = components.port ?? 5432
+            return .init(unixSocketPath: "\(socketFolder)/.s.PGSQL.\(port)", username: username, password: password, database: database)
+        }
+        let tls: PostgresClient.Configuration.TLS
+        switch query["sslmode"] ?? "prefer" {
+        case "disable": tls = .disable
+        case "prefer", "allow": tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-ca", "verify-full": tls = .require(.makeClientConfiguration())
+        case let other:
+            throw ConfigError(file: "database.url", line: nil, key: "sslmode", message: "unknown sslmode '\(other)'")
+        }
+        return .init(host: components.host ?? "localhost", port: components.port ?? 5432,
+                     username: username, password: password, database: database, tls: tls)
+    }
+}

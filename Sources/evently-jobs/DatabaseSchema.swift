@@ -1,0 +1,11 @@
+import Logging
+import Queue
+
+/// Every module's migrations, in the order modules were introduced.
+enum DatabaseSchema {
+    static var migrations: [SchemaMigration] { QueueSchema.migrations }
+
+    static func migrator(logger: Logger) -> SchemaMigrator {
+        SchemaMigrator(migrations: migrations, logger: logger)
+    }
+}

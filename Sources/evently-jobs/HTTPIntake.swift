@@ -1,0 +1,71 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import PostgresNIO
+import Prometheus
+import Queue
+
+/// The daemon's HTTP side: health, readiness and metrics (the booking intake is added beside).
+struct HTTPIntake: Sendable {
+    let client: PostgresClient
+    let migrator: SchemaMigrator
+    let metrics: PrometheusCollectorRegistry
+    let logger: Logger
+    /// How long `/readyz` waits for the database before answering 503.
+    var readinessTimeout: Duration = .seconds(2)
+
+    func makeRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in
+            Self.json(.ok, ["status": "ok"])
+        }
+        router.get("/readyz") { _, _ in
+            await readiness()
+        }
+        router.get("/metrics") { _, _ in
+            var buffer = ByteBuffer()
+            buffer.writeBytes(metrics.emitToBuffer())
+            return Response(status: .ok,
+                            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                            body: .init(byteBuffer: buffer))
+        }
+        return router
+    }
+
+    /// 200 when the database answers and holds every migration this binary knows; 503 otherwise.
+    func readiness() async -> Response {
+        do {
+            let upToDate = try await withDeadline(readinessTimeout) {
+                try await migrator.isUpToDate(on: client)
+            }
+            if upToDate { return Self.json(.ok, ["status": "ready"]) }
+            return Self.json(.serviceUnavailable, ["status": "not_ready", "reason": "database is not migrated"])
+        } catch {
+            logger.debug("readiness check failed: \(error)")
+            return Self.json(.serviceUnavailable, ["status": "not_ready", "reason": "database unreachable"])
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: String]) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data()
+        return Response(status: status, headers: [.contentType: "application/json"],
+                        body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+struct DeadlineExceeded: Error {}
+
+/// Runs `operation`, throwing ``DeadlineExceeded`` if it takes longer than `limit`.
+func withDeadline<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await withThrowingTaskGroup(of: T.self) { group in
+        group.addTask { try await operation() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            throw DeadlineExceeded()
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw DeadlineExceeded() }
+        return first
+    }
+}

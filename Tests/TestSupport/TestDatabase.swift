@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Synchronization
+
+/// The PostgreSQL that tests run against: one private cluster per test process, created under
+/// the system's temp folder, tuned for speed (no fsync), and stopped when the process exits.
+///
+/// Each suite gets its own fresh database from ``makeDatabase(prefix:)``. When the cluster cannot
+/// be started the error propagates and the test fails: tests are never skipped for a missing database.
+public enum TestDatabase {
+    private static let shared = Mutex<Result<EmbeddedPostgres, any Error>?>(nil)
+    private static let counter = Atomic<Int>(0)
+
+    public static var logger: Logger {
+        var logger = Logger(label: "evently-tests")
+        logger.logLevel = ProcessInfo.processInfo.environment["TEST_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        return logger
+    }
+
+    /// The shared cluster, started on first use.
+    public static func cluster() throws -> EmbeddedPostgres {
+        try shared.withLock { state in
+            if let state { return try state.get() }
+            let result = Result<EmbeddedPostgres, any Error> {
+                let directory = URL(fileURLWithPath: NSTemporaryDirectory())
+                    .appendingPathComponent("evently-tests-\(getpid())")
+                let cluster = EmbeddedPostgres(
+                    directory: directory,
+                    settings: ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "300"],
+                    logger: logger)
+                try cluster.start()
+                clusterToStopAtExit.withLock { $0 = cluster }
+                atexit {
+                    if let cluster = TestDatabase.clusterToStopAtExit.withLock({ $0 }) {
+                        try? cluster.stop()
+                        try? FileManager.default.removeItem(at: cluster.directory)
+                    }
+                }
+                return cluster
+            }
+            state = result
+            return try result.get()
+        }
+    }
+
+    static let clusterToStopAtExit = Mutex<EmbeddedPostgres?>(nil)
+
+    /// Creates an empty database and returns a client configuration for it.
+    public static func makeDatabase(prefix: String = "test") async throws -> PostgresClient.Configuration {
+        let cluster = try cluster()
+        let name = "\(prefix)_\(getpid())_\(counter.wrappingAdd(1, ordering: .relaxed).newValue)"
+        let admin = try await PostgresConnection.connect(
+            configuration: .init(unixSocketPath: cluster.socketPath, username: cluster.username, password: nil, database: "postgres"),
+            id: 1, logger: logger)
+        defer { Task { try? await admin.close() } }
+        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger)
+        return cluster.clientConfiguration(database: name)
+    }
+
+    /// Runs `body` with a running client on a fresh database that has had `migrations` applied.
+    public static func withClient<T: Sendable>(
+        migrations: [SchemaMigration] = [],
+        maximumConnections: Int = 20,
+        _ body: (PostgresClient) async throws -> T
+    ) async throws -> T {
+        var configuration = try await makeDatabase()
+        configuration.options.maximumConnections = maximumConnections
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            if !migrations.isEmpty {
+                try await SchemaMigrator(migrations: migrations, logger: logger).migrate(client)
+            }
+            return try await body(client)
+        }
+    }
+}

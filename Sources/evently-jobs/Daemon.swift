@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import Prometheus
 import Queue
+import Workers
 import ServiceLifecycle
 import UnixSignals
 
@@ -26,6 +27,8 @@ struct Daemon: Sendable {
             try await migrator.migrate(client)
 
             var services: [any Service] = []
+            let registry = try WorkerCatalog.makeRegistry()
+            services.append(JobDaemon(client: client, registry: registry, configuration: config.jobDaemonConfiguration, logger: logger))
             if config.http.enabled {
                 let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, logger: logger)
                 let onListening = onHTTPListening

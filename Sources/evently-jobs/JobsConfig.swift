@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Queue
 
 /// Everything the daemon reads from `jobs.conf`, with defaults for what the file leaves out.
 struct JobsConfig: Sendable {
@@ -213,5 +214,23 @@ struct ConfReader {
     func rejectUnread() throws(ConfigError) {
         guard let first = unread.values.min(by: { $0.line < $1.line }) else { return }
         throw ConfigError(file: file.path, line: first.line, key: first.qualifiedKey, message: "unknown key")
+    }
+}
+
+extension JobsConfig {
+    /// The queue engine's settings from `[queue]`, `[queue.NAME]` and `[kind.NAME]`.
+    var jobDaemonConfiguration: JobDaemon.Configuration {
+        var configuration = JobDaemon.Configuration()
+        configuration.queues = queues.mapValues(\.concurrency)
+        configuration.claimBatch = queue.claimBatch
+        configuration.pollInterval = queue.pollInterval
+        configuration.lease = queue.lease
+        configuration.rescueInterval = queue.rescueInterval
+        configuration.shutdownTimeout = queue.shutdownTimeout
+        configuration.retention = queue.retention
+        configuration.pruneInterval = queue.pruneInterval
+        configuration.defaultTimeout = queue.defaultTimeout
+        configuration.kindTimeouts = kinds.compactMapValues(\.timeout)
+        return configuration
     }
 }

@@ -31,6 +31,8 @@ extension PostgresClient {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await self.run() }
             defer { group.cancelAll() }
+            // Let the pool start before the first lease, which it would otherwise log as a warning.
+            try await Task.sleep(for: .milliseconds(5))
             return try await body()
         }
     }

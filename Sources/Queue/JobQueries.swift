@@ -1,0 +1,238 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Every statement on `evently_jobs.jobs`, in one place. Each takes the connection to run on,
+/// so enqueues can share a caller's transaction.
+enum JobQueries {
+    static let unfinishedStates = "'available', 'scheduled', 'running', 'retryable'"
+
+    // MARK: Enqueue
+
+    static func enqueue(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> EnqueueResult {
+        let options = job.options
+        let rows = try await connection.query("""
+            SELECT id, inserted FROM evently_jobs.enqueue_job(
+                \(job.kind)::text, \(job.argsJSON)::jsonb, \(options.queue)::text, \(options.priority)::int,
+                coalesce(\(options.runAt)::timestamptz, now()), \(options.maxAttempts)::int, \(options.uniqueKey)::text,
+                \(options.tags)::text[])
+            """, logger: logger)
+        for try await (id, inserted) in rows.decode((Int64, Bool).self) {
+            return EnqueueResult(id: id, inserted: inserted)
+        }
+        throw QueueError.unexpected("enqueue_job returned no row")
+    }
+
+    /// Inserts many jobs in one statement: one array per column, unnested server-side.
+    /// Unique keys are honoured (`ON CONFLICT DO NOTHING`); the ids of inserted rows are returned.
+    static func enqueueMany(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
+        guard !jobs.isEmpty else { return [] }
+        let epoch = Date(timeIntervalSince1970: 0)
+        let kinds = jobs.map(\.kind)
+        let args = jobs.map(\.argsJSON)
+        let queues = jobs.map(\.options.queue)
+        let priorities = jobs.map(\.options.priority)
+        // A sentinel for "now" keeps the array free of NULLs; the server swaps in its own clock.
+        let runAts = jobs.map { $0.options.runAt ?? epoch }
+        let maxAttempts = jobs.map(\.options.maxAttempts)
+        let uniqueKeys = jobs.map { $0.options.uniqueKey ?? "" }
+        let rows = try await connection.query("""
+            INSERT INTO evently_jobs.jobs (kind, args, queue, priority, run_at, max_attempts, unique_key, state)
+            SELECT kind, args::jsonb, queue, priority, r.run_at, max_attempts, nullif(unique_key, ''),
+                   CASE WHEN r.run_at > now() THEN 'scheduled' ELSE 'available' END
+            FROM unnest(\(kinds)::text[], \(args)::text[], \(queues)::text[], \(priorities)::int[],
+                        \(runAts)::timestamptz[], \(maxAttempts)::int[], \(uniqueKeys)::text[])
+                 AS j(kind, args, queue, priority, requested_run_at, max_attempts, unique_key)
+            CROSS JOIN LATERAL (SELECT CASE WHEN j.requested_run_at = 'epoch' THEN now() ELSE j.requested_run_at END) AS r(run_at)
+            ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN (\(unescaped: unfinishedStates))
+            DO NOTHING
+            RETURNING id
+            """, logger: logger)
+        var ids: [Int64] = []
+        ids.reserveCapacity(jobs.count)
+        for try await id in rows.decode(Int64.self) { ids.append(id) }
+        return ids
+    }
+
+    // MARK: Claim and finish
+
+    /// Claims up to `limit` due jobs of `queue` for `worker`, skipping rows other daemons hold.
+    ///
+    /// The CTE walks `jobs_claimable_idx` in (priority, run_at, id) order and stops after
+    /// `limit` unlocked rows; `SKIP LOCKED` makes concurrent claimers take disjoint rows
+    /// without waiting on each other. Claiming spends an attempt and starts the lease.
+    static func claim(queue: String, limit: Int, worker: String, lease: Duration,
+                      on connection: PostgresConnection, logger: Logger) async throws -> [ClaimedJob] {
+        let leaseMilliseconds = Int(lease.timeInterval * 1000)
+        let rows = try await connection.query("""
+            WITH next AS (
+                SELECT id FROM evently_jobs.jobs
+                WHERE queue = \(queue)
+                  AND state IN ('available', 'scheduled', 'retryable')
+                  AND run_at <= now()
+                  AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = \(queue) AND p.paused)
+                ORDER BY priority, run_at, id
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE evently_jobs.jobs AS j
+            SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = \(worker),
+                lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
+            FROM next WHERE j.id = next.id
+            RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority
+            """, logger: logger)
+        var jobs: [ClaimedJob] = []
+        for try await (id, kind, queue, args, attempt, maxAttempts, priority) in rows.decode((Int64, String, String, String, Int, Int, Int).self) {
+            jobs.append(ClaimedJob(id: id, kind: kind, queue: queue, argsJSON: args, attempt: attempt,
+                                   maxAttempts: maxAttempts, priority: priority))
+        }
+        return jobs.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
+    }
+
+    /// Marks many jobs completed in one statement. The attempt guard ignores a late report for
+    /// an attempt that was rescued and re-run elsewhere.
+    static func complete(_ jobs: [FinishedAttempt], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !jobs.isEmpty else { return }
+        let ids = jobs.map(\.id), attempts = jobs.map(\.attempt)
+        try await connection.query("""
+            UPDATE evently_jobs.jobs AS j
+            SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+            FROM unnest(\(ids)::bigint[], \(attempts)::int[]) AS d(id, attempt)
+            WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running'
+            """, logger: logger)
+    }
+
+    /// Writes every other outcome (retry, discard, cancel, snooze, hand-back) in one statement.
+    static func finish(_ outcomes: [FinishedAttempt], on connection: PostgresConnection, logger: Logger) async throws {
+        guard !outcomes.isEmpty else { return }
+        let ids = outcomes.map(\.id)
+        let attempts = outcomes.map(\.attempt)
+        let states = outcomes.map(\.newState.rawValue)
+        // Seconds from now until the next run; negative keeps run_at as it is.
+        let delays = outcomes.map { $0.runAfter.map(\.timeInterval) ?? -1 }
+        let errors = outcomes.map { $0.errorJSON ?? "" }
+        let refunds = outcomes.map(\.refundsAttempt)
+        try await connection.query("""
+            UPDATE evently_jobs.jobs AS j
+            SET state = f.state,
+                attempt = j.attempt - CASE WHEN f.refund THEN 1 ELSE 0 END,
+                run_at = CASE WHEN f.delay >= 0 THEN now() + f.delay * interval '1 second' ELSE j.run_at END,
+                finalized_at = CASE WHEN f.state IN ('completed', 'cancelled', 'discarded') THEN now() END,
+                lease_expires_at = NULL,
+                errors = CASE WHEN f.error = '' THEN j.errors
+                              ELSE j.errors || jsonb_build_array(f.error::jsonb || jsonb_build_object('at', now())) END
+            FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(delays)::float8[],
+                        \(errors)::text[], \(refunds)::bool[]) AS f(id, attempt, state, delay, error, refund)
+            WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running'
+            """, logger: logger)
+    }
+
+    /// Extends the leases of jobs this daemon is still running.
+    static func renewLeases(ids: [Int64], lease: Duration, on connection: PostgresConnection, logger: Logger) async throws {
+        guard !ids.isEmpty else { return }
+        let leaseMilliseconds = Int(lease.timeInterval * 1000)
+        try await connection.query("""
+            UPDATE evently_jobs.jobs SET lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
+            WHERE id = ANY(\(ids)::bigint[]) AND state = 'running'
+            """, logger: logger)
+    }
+
+    // MARK: Maintenance
+
+    /// Returns jobs whose lease ran out (their daemon died) to `retryable`, or discards them
+    /// when that was their last attempt. Returns the queues that got work back.
+    static func rescueExpired(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [String] {
+        let rows = try await connection.query("""
+            WITH stuck AS (
+                SELECT id FROM evently_jobs.jobs
+                WHERE state = 'running' AND lease_expires_at < now()
+                ORDER BY lease_expires_at
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE evently_jobs.jobs AS j
+            SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END,
+                finalized_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+                run_at = now(), lease_expires_at = NULL,
+                errors = j.errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', j.attempt, 'at', now(), 'kind', 'rescued',
+                    'error', 'lease expired: ' || coalesce(j.attempted_by, 'its daemon') || ' stopped renewing it'))
+            FROM stuck WHERE j.id = stuck.id
+            RETURNING j.queue
+            """, logger: logger)
+        var queues: [String] = []
+        for try await queue in rows.decode(String.self) { queues.append(queue) }
+        return queues
+    }
+
+    /// Deletes up to `limit` jobs finished before `retention` ago; returns how many.
+    static func prune(retention: Duration, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let seconds = retention.timeInterval
+        let rows = try await connection.query("""
+            WITH old AS (
+                SELECT id FROM evently_jobs.jobs
+                WHERE state IN ('completed', 'cancelled', 'discarded')
+                  AND finalized_at < now() - \(seconds) * interval '1 second'
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED
+            )
+            DELETE FROM evently_jobs.jobs AS j USING old WHERE j.id = old.id
+            RETURNING j.id
+            """, logger: logger)
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    static func notify(queues: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
+        guard !queues.isEmpty else { return }
+        try await connection.query(
+            "SELECT pg_notify('evently_jobs', q) FROM unnest(\(Array(queues))::text[]) AS q", logger: logger)
+    }
+}
+
+/// A job a daemon has claimed and is about to run.
+public struct ClaimedJob: Sendable, Equatable {
+    public var id: Int64
+    public var kind: String
+    public var queue: String
+    public var argsJSON: String
+    /// This attempt's number, starting at 1.
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var priority: Int
+
+    public var isLastAttempt: Bool { attempt >= maxAttempts }
+}
+
+/// The result of one attempt, ready to be written back.
+struct FinishedAttempt: Sendable, Equatable {
+    var id: Int64
+    var attempt: Int
+    var newState: JobState
+    /// When to run next, from now; `nil` keeps `run_at`.
+    var runAfter: Duration?
+    /// A JSON object recorded in `errors` (the time is added by the database).
+    var errorJSON: String?
+    /// Snoozes and hand-backs do not count as an attempt.
+    var refundsAttempt: Bool = false
+}
+
+/// Errors of the queue library itself.
+public enum QueueError: Error, CustomStringConvertible, Equatable {
+    case unexpected(String)
+    case duplicateKind(String)
+    case jobNotFound(Int64)
+    case invalidState(id: Int64, state: JobState, action: String)
+    case invalidArguments(String)
+
+    public var description: String {
+        switch self {
+        case .unexpected(let message): return message
+        case .duplicateKind(let kind): return "two workers are registered for job kind '\(kind)'"
+        case .jobNotFound(let id): return "no job with id \(id)"
+        case let .invalidState(id, state, action): return "job \(id) is \(state.rawValue) and cannot be \(action)"
+        case .invalidArguments(let message): return message
+        }
+    }
+}

@@ -1,0 +1,214 @@
+import Foundation
+import Logging
+import Metrics
+import PostgresNIO
+import Synchronization
+
+/// Claims and runs the jobs of one queue, up to its concurrency.
+///
+/// It claims as many jobs as it has free slots (at most `claimBatch`) in one statement, runs
+/// each in its own child task, and hands outcomes to the ``JobCompleter``. It sleeps on a
+/// ``Doorbell`` rung by NOTIFY, by the poll timer, and by finished jobs when the last claim
+/// filled every slot (so a busy queue keeps flowing without any notification).
+final class QueueProducer: Sendable {
+    struct Settings: Sendable {
+        var queue: String
+        var concurrency: Int
+        var claimBatch: Int
+        var lease: Duration
+        var defaultTimeout: Duration
+        var kindTimeouts: [String: Duration]
+        var retryPolicy: RetryPolicy
+        var workerName: String
+        var shutdownTimeout: Duration
+    }
+
+    private struct State {
+        var running: [Int64: Int] = [:]     // id → attempt
+        var lastClaimFilledSlots = false
+        var stopping = false
+    }
+
+    let settings: Settings
+    let doorbell = Doorbell()
+    private let state = Mutex(State())
+    private let client: PostgresClient
+    private let registry: WorkerRegistry
+    private let completer: JobCompleter
+    private let metrics: QueueMetrics
+    private let logger: Logger
+
+    init(settings: Settings, client: PostgresClient, registry: WorkerRegistry, completer: JobCompleter,
+         metrics: QueueMetrics, logger: Logger) {
+        self.settings = settings
+        self.client = client
+        self.registry = registry
+        self.completer = completer
+        self.metrics = metrics
+        var logger = logger
+        logger[metadataKey: "queue"] = "\(settings.queue)"
+        self.logger = logger
+    }
+
+    /// Jobs this producer is running now, with their attempts (for lease renewal).
+    var runningJobs: [Int64: Int] { state.withLock { $0.running } }
+
+    /// Stop claiming; running jobs get `shutdownTimeout` to finish, then are handed back.
+    func stop() {
+        state.withLock { $0.stopping = true }
+        doorbell.ring()
+    }
+
+    func run() async {
+        await withDiscardingTaskGroup { group in
+            await claimLoop(group: &group)
+            await drain(group: &group)
+        }
+    }
+
+    private func claimLoop(group: inout DiscardingTaskGroup) async {
+        var claimFailures = 0
+        while !Task.isCancelled {
+            let (free, stopping) = state.withLock { ($0.stopping ? 0 : settings.concurrency - $0.running.count, $0.stopping) }
+            if stopping { return }
+            // Outcomes waiting to be written count against claiming, so a slow database
+            // slows claiming instead of piling up results in memory.
+            let backlogRoom = 10 * JobCompleter.maximumBatch - completer.backlog
+            let limit = min(free, settings.claimBatch, max(backlogRoom, 0))
+            if limit > 0 {
+                do {
+                    let started = ContinuousClock.now
+                    let jobs = try await client.withConnection { connection in
+                        try await JobQueries.claim(queue: settings.queue, limit: limit, worker: settings.workerName,
+                                                   lease: settings.lease, on: connection, logger: logger)
+                    }
+                    metrics.recordClaim(duration: ContinuousClock.now - started, count: jobs.count)
+                    claimFailures = 0
+                    state.withLock { state in
+                        for job in jobs { state.running[job.id] = job.attempt }
+                        state.lastClaimFilledSlots = jobs.count == limit
+                    }
+                    for job in jobs {
+                        group.addTask { await self.execute(job) }
+                    }
+                    // A full batch means more may be due: claim again while slots are free.
+                    if jobs.count == limit && jobs.count < free { continue }
+                } catch {
+                    claimFailures += 1
+                    if claimFailures == 1 || claimFailures % 30 == 0 {
+                        logger.warning("claiming failed (\(claimFailures) time(s) in a row): \(error)")
+                    }
+                }
+            }
+            guard await doorbell.wait() else { return }
+        }
+    }
+
+    private func drain(group: inout DiscardingTaskGroup) async {
+        guard !state.withLock({ $0.running.isEmpty }) else { return }
+        let deadline = ContinuousClock.now + settings.shutdownTimeout
+        logger.info("waiting up to \(settings.shutdownTimeout) for \(runningJobs.count) running job(s)")
+        group.addTask { [doorbell] in
+            try? await Task.sleep(until: deadline)
+            doorbell.ring()
+        }
+        while !state.withLock({ $0.running.isEmpty }) && ContinuousClock.now < deadline && !Task.isCancelled {
+            await doorbell.wait()
+        }
+        let left = runningJobs.count
+        if left > 0 { logger.notice("handing back \(left) unfinished job(s)") }
+        // Cancels the unfinished jobs (they report a hand-back) and the deadline timer.
+        group.cancelAll()
+    }
+
+    // MARK: Running one job
+
+    private func execute(_ job: ClaimedJob) async {
+        var logger = self.logger
+        logger[metadataKey: "job_id"] = "\(job.id)"
+        logger[metadataKey: "kind"] = "\(job.kind)"
+        let started = ContinuousClock.now
+        let outcome = await attempt(job, logger: logger)
+        metrics.recordFinished(kind: job.kind, outcome: outcome.newState, duration: ContinuousClock.now - started)
+        completer.report(outcome)
+        let ring = state.withLock { state -> Bool in
+            state.running[job.id] = nil
+            return state.lastClaimFilledSlots || state.stopping
+        }
+        if ring { doorbell.ring() }
+    }
+
+    private func attempt(_ job: ClaimedJob, logger: Logger) async -> FinishedAttempt {
+        var outcome = FinishedAttempt(id: job.id, attempt: job.attempt, newState: .completed)
+        guard let entry = registry.entry(for: job.kind) else {
+            outcome.newState = .discarded
+            outcome.errorJSON = Self.errorJSON(job, kind: "unknown_kind",
+                                               message: "no worker is registered for kind '\(job.kind)' in this daemon")
+            logger.error("discarding job of unknown kind")
+            return outcome
+        }
+        let timeout = settings.kindTimeouts[job.kind] ?? entry.timeout ?? settings.defaultTimeout
+        let context = JobContext(jobID: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt,
+                                 maxAttempts: job.maxAttempts, logger: logger)
+        do {
+            try await Self.withTimeout(timeout) { try await entry.run(job, context) }
+            return outcome
+        } catch let control as JobControl {
+            switch control {
+            case .snooze(let delay):
+                outcome.newState = .scheduled
+                outcome.runAfter = delay
+                outcome.refundsAttempt = true
+            case .cancel(let reason):
+                outcome.newState = .cancelled
+                outcome.errorJSON = Self.errorJSON(job, kind: "cancelled", message: reason)
+            case .discard(let reason):
+                outcome.newState = .discarded
+                outcome.errorJSON = Self.errorJSON(job, kind: "discarded", message: reason)
+            }
+            return outcome
+        } catch {
+            if Task.isCancelled && state.withLock({ $0.stopping }) {
+                // Shutdown interrupted it: not the job's fault, so the attempt is given back.
+                outcome.newState = .available
+                outcome.runAfter = .zero
+                outcome.refundsAttempt = true
+                return outcome
+            }
+            let kind = error is JobTimedOut ? "timeout" : "error"
+            let message = error is JobTimedOut ? "timed out after \(timeout)" : String(describing: error)
+            outcome.errorJSON = Self.errorJSON(job, kind: kind, message: message)
+            if job.isLastAttempt {
+                outcome.newState = .discarded
+                logger.warning("job failed on its last attempt and is discarded: \(message)")
+            } else {
+                outcome.newState = .retryable
+                outcome.runAfter = settings.retryPolicy.delay(afterAttempt: job.attempt)
+                logger.info("job attempt \(job.attempt) failed, retrying in \(outcome.runAfter!): \(message)")
+            }
+            return outcome
+        }
+    }
+
+    static func errorJSON(_ job: ClaimedJob, kind: String, message: String) -> String {
+        let object: [String: Any] = ["attempt": job.attempt, "kind": kind, "error": message]
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    struct JobTimedOut: Error {}
+
+    /// Runs `body`, cancelling it and throwing ``JobTimedOut`` after `limit`.
+    static func withTimeout(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { try await body(); return true }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return false
+            }
+            defer { group.cancelAll() }
+            guard let finishedFirst = try await group.next() else { return }
+            if !finishedFirst { throw JobTimedOut() }
+        }
+    }
+}

@@ -36,13 +36,18 @@ enum JobQueries {
         let runAts = jobs.map { $0.options.runAt ?? epoch }
         let maxAttempts = jobs.map(\.options.maxAttempts)
         let uniqueKeys = jobs.map { $0.options.uniqueKey ?? "" }
+        // Arrays cannot be ragged, so each job's tags travel as one JSON array.
+        let tags = jobs.map { job in
+            String(decoding: (try? JSONSerialization.data(withJSONObject: job.options.tags)) ?? Data("[]".utf8), as: UTF8.self)
+        }
         let rows = try await connection.query("""
-            INSERT INTO evently_jobs.jobs (kind, args, queue, priority, run_at, max_attempts, unique_key, state)
+            INSERT INTO evently_jobs.jobs (kind, args, queue, priority, run_at, max_attempts, unique_key, tags, state)
             SELECT kind, args::jsonb, queue, priority, r.run_at, max_attempts, nullif(unique_key, ''),
+                   CASE WHEN j.tags = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(j.tags::jsonb)) END,
                    CASE WHEN r.run_at > now() THEN 'scheduled' ELSE 'available' END
             FROM unnest(\(kinds)::text[], \(args)::text[], \(queues)::text[], \(priorities)::int[],
-                        \(runAts)::timestamptz[], \(maxAttempts)::int[], \(uniqueKeys)::text[])
-                 AS j(kind, args, queue, priority, requested_run_at, max_attempts, unique_key)
+                        \(runAts)::timestamptz[], \(maxAttempts)::int[], \(uniqueKeys)::text[], \(tags)::text[])
+                 AS j(kind, args, queue, priority, requested_run_at, max_attempts, unique_key, tags)
             CROSS JOIN LATERAL (SELECT CASE WHEN j.requested_run_at = 'epoch' THEN now() ELSE j.requested_run_at END) AS r(run_at)
             ON CONFLICT (unique_key) WHERE unique_key IS NOT NULL AND state IN (\(unescaped: unfinishedStates))
             DO NOTHING

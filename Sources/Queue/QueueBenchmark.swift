@@ -1,0 +1,50 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Measurements of the queue for `evently-jobs bench`, including the baseline every figure is
+/// compared with: the raw SQL limit of the same database, measured with the very statements the
+/// daemon uses, in a tight loop with nothing around them.
+public enum QueueBenchmark {
+    /// Claims and completes `total` pre-inserted jobs of `queue` with `connections` loops of
+    /// claim(`batch`) → complete, and returns jobs per second.
+    public static func rawClaimCompleteRate(
+        client: PostgresClient, queue: String = "default", batch: Int, connections: Int, logger: Logger
+    ) async throws -> (jobs: Int, seconds: Double) {
+        let started = ContinuousClock.now
+        let done = try await withThrowingTaskGroup(of: Int.self) { group in
+            for loop in 0..<connections {
+                group.addTask {
+                    try await client.withConnection { connection in
+                        var done = 0
+                        while true {
+                            let jobs = try await JobQueries.claim(queue: queue, limit: batch, worker: "raw-\(loop)",
+                                                                  lease: .seconds(60), on: connection, logger: logger)
+                            if jobs.isEmpty { return done }
+                            try await JobQueries.complete(jobs.map { FinishedAttempt(id: $0.id, attempt: $0.attempt, newState: .completed) },
+                                                          on: connection, logger: logger)
+                            done += jobs.count
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        return (done, (ContinuousClock.now - started).timeInterval)
+    }
+
+    /// Jobs not yet finished, read through the partial index (cheap however much history there is).
+    public static func unfinishedCount(client: PostgresClient, logger: Logger) async throws -> Int {
+        let rows = try await client.query(
+            "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state IN ('available', 'scheduled', 'running', 'retryable')",
+            logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Deletes every job (between rounds).
+    public static func reset(client: PostgresClient, logger: Logger) async throws {
+        try await client.query("TRUNCATE evently_jobs.jobs", logger: logger)
+        try await client.query("VACUUM ANALYZE evently_jobs.jobs", logger: logger)
+    }
+}

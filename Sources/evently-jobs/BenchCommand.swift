@@ -1,0 +1,230 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Synchronization
+
+/// `evently-jobs bench`: enqueue rates, drain throughput against the raw SQL limit measured in the
+/// same run (interleaved A B A B), and enqueue-to-start latency at a steady rate.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure the queue against the raw SQL limit of the same PostgreSQL.")
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Jobs drained per round.") var jobs = 100_000
+    @Option(help: "Rounds of raw SQL limit then daemon drain, interleaved.") var rounds = 2
+    @Option(help: "Jobs per claim, for the daemon and the raw loop alike.") var batch = 100
+    @Option(help: "Worker slots of the daemon's queue.") var concurrency = 200
+    @Option(help: "Connections of the raw loop (the daemon keeps one claim and one completion in flight).") var rawConnections = 2
+    @Option(help: "Steady enqueue rate for the latency run, jobs/s.") var rate = 500
+    @Option(help: "Length of the latency run, seconds.") var latencySeconds = 10
+    @Option(help: "Jobs enqueued one per transaction.") var singles = 2_000
+
+    func run() async throws {
+        let config = try options.load()
+        var logger = options.makeLogger(config)
+        logger.logLevel = .warning
+        let location = DatabaseLocation(config: config, logger: logger)
+        let base = try location.prepare(config: config, logger: logger)
+        defer { location.shutDown(logger: logger) }
+
+        let database = "evently_bench"
+        try await recreateDatabase(database, base: base, logger: logger)
+        var benchConfiguration = base
+        benchConfiguration.database = database
+        benchConfiguration.options.maximumConnections = 24
+        let client = PostgresClient(configuration: benchConfiguration, backgroundLogger: logger)
+        try await client.whileRunning {
+            try await DatabaseSchema.migrator(logger: logger).migrate(client)
+            let queue = JobClient(client: client, logger: logger)
+            var report = BenchReport(jobs: jobs, batch: batch, concurrency: concurrency, rawConnections: rawConnections)
+            print("evently-jobs bench: \(jobs) jobs per round, batch \(batch), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+            // 1. Enqueue rates.
+            var started = ContinuousClock.now
+            for _ in 0..<singles { try await queue.enqueue(NewJob(kind: "diag.noop")) }
+            report.singleEnqueueRate = Double(singles) / (ContinuousClock.now - started).timeInterval
+            try await QueueBenchmark.reset(client: client, logger: logger)
+            started = ContinuousClock.now
+            try await insertNoops(jobs, queue)
+            report.batchEnqueueRate = Double(jobs) / (ContinuousClock.now - started).timeInterval
+            print(String(format: "enqueue: %.0f jobs/s one per transaction, %.0f jobs/s batched", report.singleEnqueueRate, report.batchEnqueueRate))
+
+            // 2. Interleaved: raw SQL limit, then the daemon's own pipeline, on the same data size.
+            for round in 1...rounds {
+                if round > 1 {
+                    try await QueueBenchmark.reset(client: client, logger: logger)
+                    try await insertNoops(jobs, queue)
+                }
+                try await client.query("VACUUM ANALYZE evently_jobs.jobs", logger: logger)
+                let raw = try await QueueBenchmark.rawClaimCompleteRate(
+                    client: client, batch: batch, connections: rawConnections, logger: logger)
+                let rawRate = Double(raw.jobs) / raw.seconds
+
+                try await QueueBenchmark.reset(client: client, logger: logger)
+                try await insertNoops(jobs, queue)
+                let drain = try await drainWithDaemon(client: client, logger: logger)
+                report.rounds.append(.init(rawRate: rawRate, drainRate: drain.rate, peakRSSMiB: drain.peakRSSMiB))
+                print(String(format: "round %d: raw SQL limit %.0f jobs/s, daemon drain %.0f jobs/s, ratio %.2f, peak RSS %.0f MiB",
+                             round, rawRate, drain.rate, drain.rate / rawRate, drain.peakRSSMiB))
+            }
+
+            // 3. Latency from enqueue to start at a steady rate.
+            try await QueueBenchmark.reset(client: client, logger: logger)
+            report.latencies = try await measureLatency(client: client, queue: queue, logger: logger)
+            print(report.table)
+        }
+    }
+
+    func insertNoops(_ count: Int, _ queue: JobClient) async throws {
+        let job = NewJob(kind: "diag.noop")
+        var remaining = count
+        while remaining > 0 {
+            let chunk = min(remaining, 5_000)
+            try await queue.enqueue(Array(repeating: job, count: chunk))
+            remaining -= chunk
+        }
+    }
+
+    func recreateDatabase(_ name: String, base: PostgresClient.Configuration, logger: Logger) async throws {
+        let admin = PostgresClient(configuration: base, backgroundLogger: logger)
+        try await admin.whileRunning {
+            try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+            try await admin.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        }
+    }
+
+    func daemonConfiguration(pollInterval: Duration = .seconds(1)) -> JobDaemon.Configuration {
+        var configuration = JobDaemon.Configuration()
+        configuration.queues = ["default": concurrency]
+        configuration.claimBatch = batch
+        configuration.pollInterval = pollInterval
+        configuration.workerName = "bench"
+        return configuration
+    }
+
+    func drainWithDaemon(client: PostgresClient, logger: Logger) async throws -> (rate: Double, peakRSSMiB: Double) {
+        var registry = WorkerRegistry()
+        try DiagnosticWorkers.register(in: &registry)
+        let daemon = JobDaemon(client: client, registry: registry, configuration: daemonConfiguration(), logger: logger)
+        ProcessMemory.resetPeak()
+        let started = ContinuousClock.now
+        let finished = try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await daemon.run() }
+            defer { group.cancelAll() }
+            while try await QueueBenchmark.unfinishedCount(client: client, logger: logger) > 0 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return ContinuousClock.now
+        }
+        return (Double(jobs) / (finished - started).timeInterval, ProcessMemory.peakResidentMiB())
+    }
+
+    func measureLatency(client: PostgresClient, queue: JobClient, logger: Logger) async throws -> [Double] {
+        let samples = LatencySamples()
+        var registry = WorkerRegistry()
+        try registry.register(LatencyProbe(samples: samples))
+        let daemon = JobDaemon(client: client, registry: registry, configuration: daemonConfiguration(), logger: logger)
+        let total = rate * latencySeconds
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await daemon.run() }
+            defer { group.cancelAll() }
+            try await Task.sleep(for: .milliseconds(500))   // the LISTEN connection is up
+            // Four paced enqueuers, each one job per tick, like API servers committing bookings.
+            let enqueuers = 4
+            try await withThrowingTaskGroup(of: Void.self) { senders in
+                for sender in 0..<enqueuers {
+                    senders.addTask {
+                        let interval = Duration.nanoseconds(Int64(1e9 / Double(rate) * Double(enqueuers)))
+                        var next = ContinuousClock.now + interval / enqueuers * sender
+                        for _ in 0..<(total / enqueuers) {
+                            try await Task.sleep(until: next)
+                            next += interval
+                            let probe = LatencyProbe.Payload(enqueuedAtNanoseconds: DispatchTime.now().uptimeNanoseconds)
+                            try await queue.enqueue(probe)
+                        }
+                    }
+                }
+                try await senders.waitForAll()
+            }
+            while samples.values.withLock({ $0.count }) < total / enqueuers * enqueuers {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        return samples.values.withLock { $0 }
+    }
+}
+
+/// Records how long after its enqueue began each job started.
+struct LatencyProbe: JobWorker {
+    struct Payload: JobPayload {
+        static let kind = "bench.latency"
+        var enqueuedAtNanoseconds: UInt64
+    }
+    let samples: LatencySamples
+
+    func work(_ payload: Payload, context: JobContext) async throws {
+        let milliseconds = Double(DispatchTime.now().uptimeNanoseconds - payload.enqueuedAtNanoseconds) / 1e6
+        samples.values.withLock { $0.append(milliseconds) }
+    }
+}
+
+final class LatencySamples: Sendable {
+    let values = Mutex<[Double]>([])
+}
+
+struct BenchReport {
+    struct Round { var rawRate: Double; var drainRate: Double; var peakRSSMiB: Double }
+    var jobs: Int
+    var batch: Int
+    var concurrency: Int
+    var rawConnections: Int
+    var singleEnqueueRate = 0.0
+    var batchEnqueueRate = 0.0
+    var rounds: [Round] = []
+    var latencies: [Double] = []
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    static func percentile(_ values: [Double], _ p: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return .nan }
+        return sorted[min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)]
+    }
+
+    var table: String {
+        let ratios = rounds.map { $0.drainRate / $0.rawRate }
+        var lines = ["", "| measure | value |", "|---|---|"]
+        lines.append(String(format: "| enqueue, one per transaction | %.0f jobs/s |", singleEnqueueRate))
+        lines.append(String(format: "| enqueue, batched (5,000 per statement) | %.0f jobs/s |", batchEnqueueRate))
+        for (index, round) in rounds.enumerated() {
+            lines.append(String(format: "| round %d raw SQL limit (%d conns, batch %d) | %.0f jobs/s |", index + 1, rawConnections, batch, round.rawRate))
+            lines.append(String(format: "| round %d daemon drain (%d slots, batch %d) | %.0f jobs/s (ratio %.2f) |", index + 1, concurrency, batch, round.drainRate, round.drainRate / round.rawRate))
+        }
+        lines.append(String(format: "| drain / raw SQL limit, median of rounds | %.2f |", BenchReport.median(ratios)))
+        lines.append(String(format: "| peak RSS during drain (max of rounds) | %.0f MiB |", rounds.map(\.peakRSSMiB).max() ?? 0))
+        lines.append(String(format: "| latency enqueue→start p50 (%d samples) | %.2f ms |", latencies.count, BenchReport.percentile(latencies, 0.5)))
+        lines.append(String(format: "| latency enqueue→start p99 | %.2f ms |", BenchReport.percentile(latencies, 0.99)))
+        return lines.joined(separator: "\n")
+    }
+}
+
+enum ProcessMemory {
+    /// Resets the kernel's peak-RSS mark for this process (Linux `clear_refs` 5).
+    static func resetPeak() {
+        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+    }
+
+    static func peakResidentMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
+        return kilobytes / 1024
+    }
+}

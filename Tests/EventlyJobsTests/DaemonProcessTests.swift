@@ -1,0 +1,226 @@
+import EventlyTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Testing
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The real `evently-jobs` binary as a child process, killed and stopped like in production.
+final class DaemonProcess: @unchecked Sendable {
+    let pid: pid_t
+    let outputPath: String
+
+    /// The binary built beside the test bundle.
+    static var executable: String {
+        let testBinary = URL(fileURLWithPath: (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
+        return testBinary.deletingLastPathComponent().appendingPathComponent("evently-jobs").path
+    }
+
+    init(arguments: [String], directory: URL) throws {
+        outputPath = directory.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log").path
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let argv = [Self.executable] + arguments
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
+        guard error == 0 else { throw POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO) }
+        self.pid = pid
+    }
+
+    var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
+
+    func signal(_ signal: Int32) { kill(pid, signal) }
+
+    /// Waits for the process to exit; returns its exit status, or nil on timeout.
+    func waitForExit(timeout: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            var status: Int32 = 0
+            if waitpid(pid, &status, WNOHANG) == pid {
+                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
+    }
+
+    deinit {
+        var status: Int32 = 0
+        if waitpid(pid, &status, WNOHANG) == 0 {
+            kill(pid, SIGKILL)
+            waitpid(pid, &status, 0)
+        }
+    }
+}
+
+/// Polls `condition` until it holds or `timeout` passes.
+func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(25))
+    }
+    Issue.record("timed out after \(timeout) waiting for: \(what)")
+    throw CancellationError()
+}
+
+@Suite(.serialized) struct DaemonProcessTests {
+    let logger = TestDatabase.logger
+
+    func makeDirectory() throws -> URL {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    /// A config file for a daemon on `database` of the shared test cluster.
+    func writeConfig(in directory: URL, database: String, shutdownTimeout: String = "5s", concurrency: Int = 20) throws -> String {
+        let cluster = try TestDatabase.cluster()
+        let path = directory.appendingPathComponent("jobs.conf").path
+        try """
+            [database]
+            url = "postgres://\(cluster.username)@localhost/\(database)?host=\(cluster.socketDirectory.path)"
+            pool_size = 8
+            [http]
+            enabled = false
+            [queue]
+            lease = 2s
+            rescue_interval = 300ms
+            poll_interval = 200ms
+            shutdown_timeout = \(shutdownTimeout)
+            [queue.default]
+            concurrency = \(concurrency)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func count(_ client: PostgresClient, _ sql: String) async throws -> Int {
+        let rows = try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger)
+        for try await value in rows.decode(Int.self) { return value }
+        return 0
+    }
+
+    func withMigratedDatabase(_ body: (PostgresClient, String) async throws -> Void) async throws {
+        let configuration = try await TestDatabase.makeDatabase(prefix: "proc")
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            try await SchemaMigrator(migrations: QueueSchema.migrations, logger: logger).migrate(client)
+            try await body(client, configuration.database!)
+        }
+    }
+
+    @Test func killedDaemonsJobsAreFinishedByAnotherWithAtMostOneExtraAttempt() async throws {
+        let directory = try makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withMigratedDatabase { client, database in
+            let config = try writeConfig(in: directory, database: database, concurrency: 20)
+            let jobs = JobClient(client: client, logger: logger)
+            try await jobs.enqueue((0..<40).map { _ in try! NewJob(DiagnosticWorkers.Sleep.Payload(ms: 1_500)) })
+
+            let first = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+            try await eventually("the first daemon runs 20 jobs") {
+                try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'running'") == 20
+            }
+            first.signal(SIGKILL)
+            #expect(await first.waitForExit(timeout: .seconds(5)) == 128 + SIGKILL)
+
+            let second = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+            try await eventually(timeout: .seconds(60), "every job completes") {
+                try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'completed'") == 40
+            }
+            #expect(try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs") == 40, "nothing lost, nothing duplicated")
+            #expect(try await count(client, "SELECT max(attempt)::bigint FROM evently_jobs.jobs") <= 2, "at most one extra attempt")
+            #expect(try await count(client, """
+                SELECT count(*)::bigint FROM evently_jobs.jobs
+                WHERE attempt = 2 AND errors @> '[{"kind": "rescued"}]'
+                """) == 20, "the 20 jobs the killed daemon held were rescued once each")
+            second.signal(SIGTERM)
+            #expect(await second.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(second.output)")
+        }
+    }
+
+    @Test func sigtermHandsBackWhatCannotFinishAndExitsZero() async throws {
+        let directory = try makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withMigratedDatabase { client, database in
+            let config = try writeConfig(in: directory, database: database, shutdownTimeout: "500ms", concurrency: 10)
+            let jobs = JobClient(client: client, logger: logger)
+            try await jobs.enqueue((0..<10).map { _ in try! NewJob(DiagnosticWorkers.Sleep.Payload(ms: 30_000)) })
+            let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+            try await eventually("10 jobs run") {
+                try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'running'") == 10
+            }
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: .seconds(10)) == 0, "output:\n\(daemon.output)")
+            #expect(try await count(client, """
+                SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'available' AND attempt = 0
+                """) == 10, "all handed back without spending an attempt")
+        }
+    }
+
+    @Test func sigtermLetsShortJobsFinish() async throws {
+        let directory = try makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withMigratedDatabase { client, database in
+            let config = try writeConfig(in: directory, database: database, shutdownTimeout: "10s", concurrency: 10)
+            let jobs = JobClient(client: client, logger: logger)
+            try await jobs.enqueue((0..<10).map { _ in try! NewJob(DiagnosticWorkers.Sleep.Payload(ms: 1_000)) })
+            let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+            try await eventually("10 jobs run") {
+                try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'running'") == 10
+            }
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(daemon.output)")
+            #expect(try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'completed'") == 10)
+        }
+    }
+
+    @Test func serveOnTheEmbeddedDatabaseIsReadyAndStopsCleanly() async throws {
+        let directory = try makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("jobs.conf").path
+        try """
+            [database]
+            embedded_dir = "pg"
+            [http]
+            port = 0
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+        var port: Int?
+        try await eventually(timeout: .seconds(60), "the HTTP intake listens") {
+            port = daemon.output.split(separator: "\n").first { $0.contains("HTTP intake listening on") }
+                .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
+            return port != nil
+        }
+        let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port!)/readyz")!)
+        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        #expect(daemon.output.contains("using embedded PostgreSQL in \(directory.path)/pg"))
+
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(daemon.output)")
+        let embedded = EmbeddedPostgres(directory: directory.appendingPathComponent("pg"), logger: logger)
+        #expect(try !embedded.isRunning(), "no PostgreSQL is left behind")
+    }
+
+    @Test func badConfigurationExitsNonZeroNamingTheLine() async throws {
+        let directory = try makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let config = directory.appendingPathComponent("jobs.conf").path
+        try "[http]\nport = \"eighty\"\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+        let status = await daemon.waitForExit(timeout: .seconds(10))
+        #expect(status != nil && status != 0)
+        #expect(daemon.output.contains("jobs.conf:2: http.port: expected an integer"))
+    }
+}

@@ -68,6 +68,7 @@ let package = Package(
             name: "Workers",
             dependencies: [
                 "Queue", "BookingCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strictSettings
@@ -76,7 +77,12 @@ let package = Package(
             name: "Scheduler",
             dependencies: [
                 "Queue",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [
+                .embedInCode("Migrations/s0001_schedule_ticks.sql"),
             ],
             swiftSettings: strictSettings
         ),
@@ -99,9 +105,14 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "SchedulerTests",
+            dependencies: ["Scheduler", "Queue", "EventlyTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "EventlyJobsTests",
             dependencies: [
-                "evently-jobs", "Queue", "EventlyTestSupport",
+                "evently-jobs", "Queue", "Scheduler", "EventlyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: strictSettings

@@ -5,7 +5,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// The queue engine of one daemon as a ServiceLifecycle `Service`: a producer per queue, the
-/// LISTEN connection, the batched completer, lease renewal, the rescuer and the pruner.
+/// LISTEN connection, the batched completer, lease renewal and the rescuer. (Retention is the
+/// `queue.prune` job, run by a schedule.)
 ///
 /// On graceful shutdown it stops claiming, gives running jobs `shutdownTimeout` to finish,
 /// hands the rest back (`available`, attempt refunded), writes every outcome, and returns.
@@ -20,8 +21,6 @@ public final class JobDaemon: Service, Sendable {
         public var lease: Duration = .seconds(60)
         public var rescueInterval: Duration = .seconds(15)
         public var shutdownTimeout: Duration = .seconds(25)
-        public var retention: Duration = .seconds(7 * 86_400)
-        public var pruneInterval: Duration = .seconds(300)
         public var defaultTimeout: Duration = .seconds(300)
         public var kindTimeouts: [String: Duration] = [:]
         public var retryPolicy = RetryPolicy()
@@ -71,12 +70,15 @@ public final class JobDaemon: Service, Sendable {
                 }
                 background.addTask { await self.every(self.configuration.lease / 3) { try await self.renewLeases() } }
                 background.addTask { await self.every(self.configuration.rescueInterval) { try await self.rescue() } }
-                background.addTask { await self.every(self.configuration.pruneInterval) { try await self.prune() } }
                 background.addTask { await self.every(.seconds(10)) { try await self.recordDepth() } }
 
                 await withDiscardingTaskGroup { work in
                     for producer in producers.values {
                         work.addTask { await producer.run() }
+                    }
+                    if producers.isEmpty {
+                        // Nothing to claim; returning early would stop the whole service group.
+                        work.addTask { try? await gracefulShutdown() }
                     }
                 }
                 // Leases are renewed until the last job is done; only then stop the rest.
@@ -133,18 +135,6 @@ public final class JobDaemon: Service, Sendable {
             return queues
         }
         if !queues.isEmpty { logger.notice("rescued \(queues.count) job(s) whose lease had expired") }
-    }
-
-    func prune() async throws {
-        var total = 0
-        while true {
-            let deleted = try await client.withConnection { connection in
-                try await JobQueries.prune(retention: configuration.retention, limit: 10_000, on: connection, logger: logger)
-            }
-            total += deleted
-            if deleted < 10_000 { break }
-        }
-        if total > 0 { logger.info("pruned \(total) finished job(s) older than \(configuration.retention)") }
     }
 
     func recordDepth() async throws {

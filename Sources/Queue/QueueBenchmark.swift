@@ -42,6 +42,16 @@ public enum QueueBenchmark {
         return 0
     }
 
+    /// Sessions listening for job notifications (a running daemon has one).
+    public static func listenerCount(client: PostgresClient, logger: Logger) async throws -> Int {
+        let rows = try await client.query("""
+            SELECT count(*)::bigint FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE 'LISTEN%evently_jobs%'
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     /// Deletes every job (between rounds).
     public static func reset(client: PostgresClient, logger: Logger) async throws {
         try await client.query("TRUNCATE evently_jobs.jobs", logger: logger)

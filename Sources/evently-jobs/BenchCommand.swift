@@ -14,7 +14,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOptions
     @Option(help: "Jobs drained per round.") var jobs = 100_000
-    @Option(help: "Rounds of raw SQL limit then daemon drain, interleaved.") var rounds = 2
+    @Option(help: "Rounds of raw SQL limit then daemon drain, interleaved.") var rounds = 3
     @Option(help: "Jobs per claim, for the daemon and the raw loop alike.") var batch = 100
     @Option(help: "Worker slots of the daemon's queue.") var concurrency = 200
     @Option(help: "Connections of the raw loop (the daemon keeps one claim and one completion in flight).") var rawConnections = 2
@@ -65,7 +65,7 @@ struct BenchCommand: AsyncParsableCommand {
 
                 try await QueueBenchmark.reset(client: client, logger: logger)
                 try await insertNoops(jobs, queue)
-                let drain = try await drainWithDaemon(client: client, logger: logger)
+                let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration), logger: logger)
                 report.rounds.append(.init(rawRate: rawRate, drainRate: drain.rate, peakRSSMiB: drain.peakRSSMiB))
                 print(String(format: "round %d: raw SQL limit %.0f jobs/s, daemon drain %.0f jobs/s, ratio %.2f, peak RSS %.0f MiB",
                              round, rawRate, drain.rate, drain.rate / rawRate, drain.peakRSSMiB))
@@ -105,21 +105,46 @@ struct BenchCommand: AsyncParsableCommand {
         return configuration
     }
 
-    func drainWithDaemon(client: PostgresClient, logger: Logger) async throws -> (rate: Double, peakRSSMiB: Double) {
-        var registry = WorkerRegistry()
-        try DiagnosticWorkers.register(in: &registry)
-        let daemon = JobDaemon(client: client, registry: registry, configuration: daemonConfiguration(), logger: logger)
-        ProcessMemory.resetPeak()
-        let started = ContinuousClock.now
-        let finished = try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await daemon.run() }
-            defer { group.cancelAll() }
-            while try await QueueBenchmark.unfinishedCount(client: client, logger: logger) > 0 {
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            return ContinuousClock.now
+    /// Drains with a real `evently-jobs serve` process, so time and peak memory are the daemon's
+    /// own. The queue is paused while the process starts; the clock starts at resume.
+    func drainWithDaemon(client: PostgresClient, databaseURL: String, logger: Logger) async throws -> (rate: Double, peakRSSMiB: Double) {
+        let jobs = JobClient(client: client, logger: logger)
+        try await jobs.setPaused(true, queue: "default")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("evently-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let configPath = directory.appendingPathComponent("jobs.conf").path
+        try """
+            [database]
+            url = "\(databaseURL)"
+            pool_size = 12
+            [http]
+            enabled = false
+            [log]
+            level = "warning"
+            [scheduler]
+            enabled = false
+            [queue]
+            claim_batch = \(batch)
+            [queue.default]
+            concurrency = \(concurrency)
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        let daemon = try ChildProcess(arguments: ["serve", "--config", configPath])
+        defer { daemon.terminate() }
+        // The daemon is up once its LISTEN connection is: it then shows in pg_stat_activity.
+        while try await QueueBenchmark.listenerCount(client: client, logger: logger) == 0 {
+            guard daemon.isRunning else { throw CommandFailure(message: "the daemon exited during start-up") }
+            try await Task.sleep(for: .milliseconds(20))
         }
-        return (Double(jobs) / (finished - started).timeInterval, ProcessMemory.peakResidentMiB())
+        let started = ContinuousClock.now
+        try await jobs.setPaused(false, queue: "default")
+        while try await QueueBenchmark.unfinishedCount(client: client, logger: logger) > 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let elapsed = ContinuousClock.now - started
+        let peak = ProcessMemory.peakResidentMiB(pid: daemon.pid)
+        daemon.terminate()
+        return (Double(self.jobs) / elapsed.timeInterval, peak)
     }
 
     func measureLatency(client: PostgresClient, queue: JobClient, logger: Logger) async throws -> [Double] {
@@ -215,14 +240,65 @@ struct BenchReport {
     }
 }
 
-enum ProcessMemory {
-    /// Resets the kernel's peak-RSS mark for this process (Linux `clear_refs` 5).
-    static func resetPeak() {
-        try? "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
+extension BenchCommand {
+    /// A URL for the daemon process that reaches the same database as `configuration`.
+    static func url(for configuration: PostgresClient.Configuration) -> String {
+        var components = URLComponents()
+        components.scheme = "postgres"
+        components.user = configuration.username
+        components.password = configuration.password
+        components.path = "/" + (configuration.database ?? configuration.username)
+        if let socket = configuration.unixSocketPath {
+            let socketURL = URL(fileURLWithPath: socket)
+            components.host = "localhost"
+            components.port = Int(socketURL.pathExtension)
+            components.queryItems = [URLQueryItem(name: "host", value: socketURL.deletingLastPathComponent().path)]
+        } else {
+            components.host = configuration.host
+            components.port = configuration.port
+        }
+        return components.string ?? ""
+    }
+}
+
+/// A child process of this binary (`posix_spawn`), output discarded.
+final class ChildProcess: Sendable {
+    let pid: pid_t
+
+    init(arguments: [String]) throws {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
+        let argv = [executable] + arguments
+        var cArguments = argv.map { strdup($0) } + [nil]
+        defer { cArguments.forEach { free($0) } }
+        var pid: pid_t = 0
+        let error = posix_spawn(&pid, executable, &actions, nil, &cArguments, environ)
+        guard error == 0 else { throw CommandFailure(message: "cannot start \(executable): \(String(cString: strerror(error)))") }
+        self.pid = pid
     }
 
-    static func peakResidentMiB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+    var isRunning: Bool {
+        var status: Int32 = 0
+        return waitpid(pid, &status, WNOHANG) == 0
+    }
+
+    /// SIGTERM, then wait for the exit.
+    func terminate() {
+        guard isRunning else { return }
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+    }
+}
+
+enum ProcessMemory {
+    /// The peak resident set of process `pid` (VmHWM), in MiB.
+    static func peakResidentMiB(pid: pid_t) -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
               let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
               let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "") else { return .nan }
         return kilobytes / 1024

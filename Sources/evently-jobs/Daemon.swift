@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import Prometheus
 import Queue
+import Scheduler
 import Workers
 import ServiceLifecycle
 import UnixSignals
@@ -27,8 +28,12 @@ struct Daemon: Sendable {
             try await migrator.migrate(client)
 
             var services: [any Service] = []
-            let registry = try WorkerCatalog.makeRegistry()
+            let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention)
             services.append(JobDaemon(client: client, registry: registry, configuration: config.jobDaemonConfiguration, logger: logger))
+            if config.scheduling.enabled {
+                services.append(Scheduler(schedules: config.scheduling.schedules, catchUp: config.scheduling.catchUp,
+                                          client: client, logger: logger))
+            }
             if config.http.enabled {
                 let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, logger: logger)
                 let onListening = onHTTPListening

@@ -28,7 +28,6 @@ struct JobsConfig: Sendable {
         /// How long running jobs may finish after SIGTERM before they are handed back.
         var shutdownTimeout: Duration = .seconds(25)
         var retention: Duration = .seconds(7 * 86_400)
-        var pruneInterval: Duration = .seconds(300)
         var defaultTimeout: Duration = .seconds(300)
         var defaultConcurrency = 10
         /// Upper bound on jobs claimed in one statement.
@@ -50,6 +49,7 @@ struct JobsConfig: Sendable {
     var queue = QueueRuntime()
     var queues: [String: QueueSettings] = ["default": .init(concurrency: 10)]
     var kinds: [String: KindSettings] = [:]
+    var scheduling = ScheduleSettings()
 
     /// The embedded cluster's folder as an absolute URL.
     var embeddedDirectoryURL: URL {
@@ -103,7 +103,6 @@ extension JobsConfig {
         queue.rescueInterval = try reader.duration("queue", "rescue_interval") ?? queue.rescueInterval
         queue.shutdownTimeout = try reader.duration("queue", "shutdown_timeout") ?? queue.shutdownTimeout
         queue.retention = try reader.duration("queue", "retention") ?? queue.retention
-        queue.pruneInterval = try reader.duration("queue", "prune_interval") ?? queue.pruneInterval
         queue.defaultTimeout = try reader.duration("queue", "job_timeout") ?? queue.defaultTimeout
         queue.defaultConcurrency = try reader.integer("queue", "default_concurrency", in: 1...10_000) ?? queue.defaultConcurrency
         queue.claimBatch = try reader.integer("queue", "claim_batch", in: 1...10_000) ?? queue.claimBatch
@@ -112,6 +111,7 @@ extension JobsConfig {
             let concurrency = try reader.integer("queue.\(name)", "concurrency", in: 1...10_000) ?? queue.defaultConcurrency
             queues[name] = QueueSettings(concurrency: concurrency)
         }
+        scheduling = try reader.scheduleSettings()
         for name in reader.subsections(of: "kind") {
             kinds[name] = KindSettings(timeout: try reader.duration("kind.\(name)", "timeout"))
         }
@@ -227,8 +227,6 @@ extension JobsConfig {
         configuration.lease = queue.lease
         configuration.rescueInterval = queue.rescueInterval
         configuration.shutdownTimeout = queue.shutdownTimeout
-        configuration.retention = queue.retention
-        configuration.pruneInterval = queue.pruneInterval
         configuration.defaultTimeout = queue.defaultTimeout
         configuration.kindTimeouts = kinds.compactMapValues(\.timeout)
         return configuration

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Scheduler
 import Testing
 @testable import evently_jobs
 
@@ -99,5 +100,50 @@ import Testing
         #expect(socket.unixSocketPath == "/var/run/postgresql/.s.PGSQL.5432")
         #expect(DatabaseLocation.redacted("postgres://app:s3cret@db/x") == "postgres://app:***@db/x")
         #expect(throws: ConfigError.self) { try DatabaseLocation.clientConfiguration(url: "postgres://a@b/c?sslmode=maybe") }
+    }
+}
+
+@Suite struct ScheduleConfigTests {
+    @Test func schedulesAreReadWithTheirPolicy() throws {
+        let config = try JobsConfig(file: ConfFile(path: "jobs.conf", text: """
+            [scheduler]
+            catch_up = "all"
+            catch_up_window = 2h
+            catch_up_limit = 7
+            [schedule.nightly]
+            cron = "15 0 * * *"
+            time_zone = "Europe/Berlin"
+            kind = "report.build"
+            args = '{"period": "daily"}'
+            queue = "reports"
+            """))
+        #expect(config.scheduling.catchUp == .all(window: .seconds(7200), limit: 7))
+        let schedule = try #require(config.scheduling.schedules.first)
+        #expect(schedule.name == "nightly")
+        #expect(schedule.kind == "report.build")
+        #expect(schedule.queue == "reports")
+        #expect(schedule.argsJSON == #"{"period": "daily"}"#)
+        #expect(schedule.expression.timeZone.identifier == "Europe/Berlin")
+    }
+
+    @Test(arguments: [
+        ("[schedule.nightly]\nkind = \"x\"\ncron = \"61 * * * *\"",
+         "jobs.conf:3: schedule.nightly.cron: schedule 'nightly': minute: 61 is out of range 0-59"),
+        ("[schedule.nightly]\nkind = \"x\"\ncron = \"@daily\"\ntime_zone = \"Mars/Base\"",
+         "jobs.conf:4: schedule.nightly.time_zone: schedule 'nightly': time zone: unknown time zone 'Mars/Base'"),
+        ("[schedule.nightly]\ncron = \"@daily\"",
+         "jobs.conf:2: schedule.nightly.kind: every schedule needs the job kind it enqueues"),
+        ("[schedule.nightly]\nkind = \"x\"\ncron = \"@daily\"\nargs = '[1]'",
+         "jobs.conf:4: schedule.nightly.args: must be a JSON object in single quotes, e.g. '{\"hours\": 24}'"),
+        ("[scheduler]\ncatch_up = \"sometimes\"",
+         "jobs.conf:2: scheduler.catch_up: must be \"latest\", \"none\" or \"all\""),
+    ])
+    func badSchedulesNameScheduleFieldAndValue(text: String, message: String) {
+        do {
+            _ = try JobsConfig(file: ConfFile(path: "jobs.conf", text: text))
+            Issue.record("expected an error")
+        } catch {
+            #expect(error.description == message)
+        }
     }
 }

@@ -402,15 +402,14 @@ import Testing
                   ('new.completed', 'completed', now() - interval '1 minute', now() - interval '3 hours', now() - interval '3 hours'),
                   ('old.scheduled', 'scheduled', NULL, now() - interval '3 hours', now() + interval '1 hour')
                 """, on: client)
-            let configuration = QT.configuration {
-                $0.retention = .seconds(3600)
-                $0.pruneInterval = .milliseconds(100)
+            var registry = try QT.registry()
+            try registry.register(RetentionWorker(client: client, retention: .seconds(3600)))
+            let prune = try await JobClient(client: client, logger: logger).enqueue(RetentionWorker.Payload()).id
+            try await QT.withDaemon(QT.daemon(client, registry: registry, configuration: QT.configuration())) {
+                try await QT.waitForState(prune, .completed, on: client)
             }
-            try await QT.withDaemon(QT.daemon(client, registry: try QT.registry(), configuration: configuration)) {
-                try await QT.waitUntil("SELECT count(*) = 0 FROM evently_jobs.jobs WHERE kind LIKE 'old.%' AND state <> 'scheduled'",
-                                       on: client, "old finished jobs to be pruned")
-            }
-            let rows = try await client.query("SELECT kind FROM evently_jobs.jobs ORDER BY kind", logger: logger)
+            let rows = try await client.query(
+                "SELECT kind FROM evently_jobs.jobs WHERE kind <> 'queue.prune' ORDER BY kind", logger: logger)
             var kinds: [String] = []
             for try await kind in rows.decode(String.self) { kinds.append(kind) }
             #expect(kinds == ["new.completed", "old.scheduled"])

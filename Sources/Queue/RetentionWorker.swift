@@ -1,0 +1,36 @@
+import Logging
+import PostgresNIO
+
+/// `queue.prune`: deletes finished jobs older than the retention, 10,000 per statement, so one
+/// run never holds long locks. Scheduled hourly by the shipped jobs.conf.
+public struct RetentionWorker: JobWorker {
+    public struct Payload: JobPayload {
+        public static let kind = "queue.prune"
+        /// Overrides the configured retention for this run.
+        public var retentionSeconds: Int?
+        public init(retentionSeconds: Int? = nil) { self.retentionSeconds = retentionSeconds }
+        enum CodingKeys: String, CodingKey { case retentionSeconds = "retention_seconds" }
+    }
+
+    let client: PostgresClient
+    let retention: Duration
+
+    public init(client: PostgresClient, retention: Duration) {
+        self.client = client
+        self.retention = retention
+    }
+
+    public func work(_ payload: Payload, context: JobContext) async throws {
+        let retention = payload.retentionSeconds.map { Duration.seconds($0) } ?? self.retention
+        var total = 0
+        while true {
+            let deleted = try await client.withConnection { connection in
+                try await JobQueries.prune(retention: retention, limit: 10_000, on: connection, logger: context.logger)
+            }
+            total += deleted
+            if deleted < 10_000 { break }
+            try Task.checkCancellation()
+        }
+        context.logger.info("pruned \(total) finished job(s) older than \(retention)")
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import Queue
+import Scheduler
+
+/// `[scheduler]` and `[schedule.NAME]` sections.
+struct ScheduleSettings: Sendable {
+    var enabled = true
+    var catchUp: CatchUpPolicy = .default
+    var schedules: [Schedule] = []
+}
+
+extension ConfReader {
+    mutating func scheduleSettings() throws(ConfigError) -> ScheduleSettings {
+        var settings = ScheduleSettings()
+        settings.enabled = try boolean("scheduler", "enabled") ?? true
+        let window = try duration("scheduler", "catch_up_window") ?? .seconds(3600)
+        let limit = try integer("scheduler", "catch_up_limit", in: 1...10_000) ?? 100
+        switch try string("scheduler", "catch_up") ?? "latest" {
+        case "latest": settings.catchUp = .latest(window: window)
+        case "none": settings.catchUp = .none
+        case "all": settings.catchUp = .all(window: window, limit: limit)
+        default: throw error("scheduler", "catch_up", "must be \"latest\", \"none\" or \"all\"")
+        }
+
+        for name in subsections(of: "schedule") {
+            let section = "schedule.\(name)"
+            guard let cron = try string(section, "cron") else {
+                throw ConfigError(file: file.path, line: file.entries.first { $0.section == section }?.line,
+                                  key: "\(section).cron", message: "every schedule needs a cron expression")
+            }
+            guard let kind = try string(section, "kind"), !kind.isEmpty else {
+                throw ConfigError(file: file.path, line: file.entries.first { $0.section == section }?.line,
+                                  key: "\(section).kind", message: "every schedule needs the job kind it enqueues")
+            }
+            let zone = try string(section, "time_zone") ?? "UTC"
+            let expression: CronExpression
+            do {
+                expression = try CronExpression(cron, timeZoneIdentifier: zone)
+            } catch {
+                let key = error.field == "time zone" ? "time_zone" : "cron"
+                throw self.error(section, key, "schedule '\(name)': \(error)")
+            }
+            let args = try string(section, "args") ?? "{}"
+            guard let object = try? JSONSerialization.jsonObject(with: Data(args.utf8)), object is [String: Any] else {
+                throw self.error(section, "args", "must be a JSON object in single quotes, e.g. '{\"hours\": 24}'")
+            }
+            settings.schedules.append(Schedule(
+                name: name, expression: expression, kind: kind, argsJSON: args,
+                queue: try string(section, "queue") ?? "default",
+                priority: try integer(section, "priority", in: -1_000_000...1_000_000) ?? 0,
+                maxAttempts: try integer(section, "max_attempts", in: 1...1_000) ?? 5,
+                enabled: try boolean(section, "enabled") ?? true))
+        }
+        return settings
+    }
+}

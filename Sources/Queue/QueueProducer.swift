@@ -24,7 +24,7 @@ final class QueueProducer: Sendable {
     }
 
     private struct State {
-        var running: [Int64: Int] = [:]     // id → attempt
+        var running: [Int64: RunningJob] = [:]
         var lastClaimFilledSlots = false
         var stopping = false
     }
@@ -50,8 +50,31 @@ final class QueueProducer: Sendable {
         self.logger = logger
     }
 
+    /// Free slots that make a claim worthwhile on a busy queue: a quarter of the slots, at most
+    /// a batch, so long jobs never leave more than a quarter of the slots idle.
+    private var refillThreshold: Int { min(settings.claimBatch, max(1, settings.concurrency / 4)) }
+
+    /// A claimed job until its outcome is reported.
+    struct RunningJob {
+        var attempt: Int
+        var deadline: ContinuousClock.Instant
+        /// Set once the job's task has started; the sweeper cancels it through this.
+        var task: TaskCanceller?
+        var timedOut = false
+    }
+
+    /// Cancels the task a job runs in. The pointer is only used under the state lock while the
+    /// job is registered, and a job deregisters before its task ends, so it never outlives the task.
+    struct TaskCanceller: @unchecked Sendable {
+        let task: UnsafeCurrentTask
+        func cancel() { task.cancel() }
+    }
+
+    /// How often running jobs are checked against their timeouts (timeouts are this precise).
+    static let sweepInterval: Duration = .milliseconds(100)
+
     /// Jobs this producer is running now, with their attempts (for lease renewal).
-    var runningJobs: [Int64: Int] { state.withLock { $0.running } }
+    var runningJobs: [Int64: Int] { state.withLock { $0.running.mapValues(\.attempt) } }
 
     /// Stop claiming; running jobs get `shutdownTimeout` to finish, then are handed back.
     func stop() {
@@ -61,21 +84,28 @@ final class QueueProducer: Sendable {
 
     func run() async {
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.sweepTimeouts() }
             await claimLoop(group: &group)
             await drain(group: &group)
+            group.cancelAll()
         }
     }
 
     private func claimLoop(group: inout DiscardingTaskGroup) async {
         var claimFailures = 0
         while !Task.isCancelled {
-            let (free, stopping) = state.withLock { ($0.stopping ? 0 : settings.concurrency - $0.running.count, $0.stopping) }
+            let (free, stopping, busy) = state.withLock {
+                ($0.stopping ? 0 : settings.concurrency - $0.running.count, $0.stopping, $0.lastClaimFilledSlots)
+            }
             if stopping { return }
             // Outcomes waiting to be written count against claiming, so a slow database
             // slows claiming instead of piling up results in memory.
             let backlogRoom = 10 * JobCompleter.maximumBatch - completer.backlog
             let limit = min(free, settings.claimBatch, max(backlogRoom, 0))
-            if limit > 0 {
+            // On a busy queue, wait until a whole batch of slots is free: many small claims
+            // cost a round trip each for few jobs.
+            let worthClaiming = !busy || limit >= refillThreshold
+            if limit > 0 && worthClaiming {
                 do {
                     let started = ContinuousClock.now
                     let jobs = try await client.withConnection { connection in
@@ -84,8 +114,11 @@ final class QueueProducer: Sendable {
                     }
                     metrics.recordClaim(duration: ContinuousClock.now - started, count: jobs.count)
                     claimFailures = 0
+                    let now = ContinuousClock.now
                     state.withLock { state in
-                        for job in jobs { state.running[job.id] = job.attempt }
+                        for job in jobs {
+                            state.running[job.id] = RunningJob(attempt: job.attempt, deadline: now + timeout(for: job))
+                        }
                         state.lastClaimFilledSlots = jobs.count == limit
                     }
                     for job in jobs {
@@ -124,34 +157,37 @@ final class QueueProducer: Sendable {
     // MARK: Running one job
 
     private func execute(_ job: ClaimedJob) async {
-        var logger = self.logger
-        logger[metadataKey: "job_id"] = "\(job.id)"
-        logger[metadataKey: "kind"] = "\(job.kind)"
         let started = ContinuousClock.now
-        let outcome = await attempt(job, logger: logger)
+        let outcome = await attempt(job)
         metrics.recordFinished(kind: job.kind, outcome: outcome.newState, duration: ContinuousClock.now - started)
         completer.report(outcome)
         let ring = state.withLock { state -> Bool in
             state.running[job.id] = nil
-            return state.lastClaimFilledSlots || state.stopping
+            let free = settings.concurrency - state.running.count
+            return (state.lastClaimFilledSlots && free == refillThreshold) || state.stopping
         }
         if ring { doorbell.ring() }
     }
 
-    private func attempt(_ job: ClaimedJob, logger: Logger) async -> FinishedAttempt {
+    private func attempt(_ job: ClaimedJob) async -> FinishedAttempt {
         var outcome = FinishedAttempt(id: job.id, attempt: job.attempt, newState: .completed)
+        withUnsafeCurrentTask { task in
+            guard let task else { return }
+            state.withLock { $0.running[job.id]?.task = TaskCanceller(task: task) }
+        }
         guard let entry = registry.entry(for: job.kind) else {
             outcome.newState = .discarded
             outcome.errorJSON = Self.errorJSON(job, kind: "unknown_kind",
                                                message: "no worker is registered for kind '\(job.kind)' in this daemon")
-            logger.error("discarding job of unknown kind")
+            logger.error("discarding job of unknown kind", metadata: ["job_id": "\(job.id)", "kind": "\(job.kind)"])
             return outcome
         }
-        let timeout = settings.kindTimeouts[job.kind] ?? entry.timeout ?? settings.defaultTimeout
+        let timeout = timeout(for: job)
         let context = JobContext(jobID: job.id, kind: job.kind, queue: job.queue, attempt: job.attempt,
-                                 maxAttempts: job.maxAttempts, logger: logger)
+                                 maxAttempts: job.maxAttempts, logger: self.logger)
         do {
-            try await Self.withTimeout(timeout) { try await entry.run(job, context) }
+            try await entry.run(job, context)
+            if state.withLock({ $0.running[job.id]?.timedOut ?? false }) { throw JobTimedOut() }
             return outcome
         } catch let control as JobControl {
             switch control {
@@ -168,23 +204,24 @@ final class QueueProducer: Sendable {
             }
             return outcome
         } catch {
-            if Task.isCancelled && state.withLock({ $0.stopping }) {
+            let timedOut = error is JobTimedOut || state.withLock { $0.running[job.id]?.timedOut ?? false }
+            if !timedOut && Task.isCancelled && state.withLock({ $0.stopping }) {
                 // Shutdown interrupted it: not the job's fault, so the attempt is given back.
                 outcome.newState = .available
                 outcome.runAfter = .zero
                 outcome.refundsAttempt = true
                 return outcome
             }
-            let kind = error is JobTimedOut ? "timeout" : "error"
-            let message = error is JobTimedOut ? "timed out after \(timeout)" : String(describing: error)
+            let kind = timedOut ? "timeout" : "error"
+            let message = timedOut ? "timed out after \(timeout)" : String(describing: error)
             outcome.errorJSON = Self.errorJSON(job, kind: kind, message: message)
             if job.isLastAttempt {
                 outcome.newState = .discarded
-                logger.warning("job failed on its last attempt and is discarded: \(message)")
+                context.logger.warning("job failed on its last attempt and is discarded: \(message)")
             } else {
                 outcome.newState = .retryable
                 outcome.runAfter = settings.retryPolicy.delay(afterAttempt: job.attempt)
-                logger.info("job attempt \(job.attempt) failed, retrying in \(outcome.runAfter!): \(message)")
+                context.logger.info("job attempt failed, retrying in \(outcome.runAfter!): \(message)")
             }
             return outcome
         }
@@ -198,17 +235,22 @@ final class QueueProducer: Sendable {
 
     struct JobTimedOut: Error {}
 
-    /// Runs `body`, cancelling it and throwing ``JobTimedOut`` after `limit`.
-    static func withTimeout(_ limit: Duration, _ body: @escaping @Sendable () async throws -> Void) async throws {
-        try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { try await body(); return true }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return false
+    func timeout(for job: ClaimedJob) -> Duration {
+        settings.kindTimeouts[job.kind] ?? registry.entry(for: job.kind)?.timeout ?? settings.defaultTimeout
+    }
+
+    /// Cancels jobs past their deadline. One sweeper per queue rather than a timer per job:
+    /// per-job timers cost more than the jobs themselves at tens of thousands per second.
+    private func sweepTimeouts() async {
+        while true {
+            do { try await Task.sleep(for: Self.sweepInterval) } catch { return }
+            let now = ContinuousClock.now
+            state.withLock { state in
+                for (id, job) in state.running where job.deadline <= now && !job.timedOut {
+                    state.running[id]?.timedOut = true
+                    job.task?.cancel()
+                }
             }
-            defer { group.cancelAll() }
-            guard let finishedFirst = try await group.next() else { return }
-            if !finishedFirst { throw JobTimedOut() }
         }
     }
 }

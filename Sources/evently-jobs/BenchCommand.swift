@@ -16,7 +16,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Jobs drained per round.") var jobs = 100_000
     @Option(help: "Rounds of raw SQL limit then daemon drain, interleaved.") var rounds = 3
     @Option(help: "Jobs per claim, for the daemon and the raw loop alike.") var batch = 100
-    @Option(help: "Worker slots of the daemon's queue.") var concurrency = 200
+    @Option(help: "Worker slots of the daemon's queue (claims start when a quarter, at most a batch, is free).") var concurrency = 400
     @Option(help: "Connections of the raw loop (the daemon keeps one claim and one completion in flight).") var rawConnections = 2
     @Option(help: "Steady enqueue rate for the latency run, jobs/s.") var rate = 500
     @Option(help: "Length of the latency run, seconds.") var latencySeconds = 10

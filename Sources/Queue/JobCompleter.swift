@@ -66,7 +66,7 @@ final class JobCompleter: Sendable {
                 }
                 return
             } catch {
-                logger.warning("writing \(batch.count) job outcome(s) failed, retrying in \(delay): \(error)")
+                logger.warning("writing \(batch.count) job outcome(s) failed, retrying in \(delay): \(readableDescription(of: error))")
                 // Not cancellable on purpose: outcomes of finished work are written before we stop.
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))

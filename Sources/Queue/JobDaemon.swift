@@ -113,7 +113,7 @@ public final class JobDaemon: Service, Sendable {
         while !Task.isCancelled {
             do { try await body() } catch {
                 if Task.isCancelled { return }
-                logger.warning("queue maintenance failed: \(error)")
+                logger.warning("queue maintenance failed: \(readableDescription(of: error))")
             }
             do { try await Task.sleep(for: interval) } catch { return }
         }

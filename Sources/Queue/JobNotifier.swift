@@ -31,7 +31,7 @@ struct JobNotifier: Sendable {
                 }
             } catch {
                 if Task.isCancelled { return }
-                logger.warning("LISTEN connection lost, reconnecting in \(backoff): \(error)")
+                logger.warning("LISTEN connection lost, reconnecting in \(backoff): \(readableDescription(of: error))")
             }
             do { try await Task.sleep(for: backoff) } catch { return }
             backoff = min(backoff * 2, .seconds(5))

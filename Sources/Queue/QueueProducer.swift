@@ -129,7 +129,7 @@ final class QueueProducer: Sendable {
                 } catch {
                     claimFailures += 1
                     if claimFailures == 1 || claimFailures % 30 == 0 {
-                        logger.warning("claiming failed (\(claimFailures) time(s) in a row): \(error)")
+                        logger.warning("claiming failed (\(claimFailures) time(s) in a row): \(readableDescription(of: error))")
                     }
                 }
             }
@@ -213,7 +213,7 @@ final class QueueProducer: Sendable {
                 return outcome
             }
             let kind = timedOut ? "timeout" : "error"
-            let message = timedOut ? "timed out after \(timeout)" : String(describing: error)
+            let message = timedOut ? "timed out after \(timeout)" : readableDescription(of: error)
             outcome.errorJSON = Self.errorJSON(job, kind: kind, message: message)
             if job.isLastAttempt {
                 outcome.newState = .discarded

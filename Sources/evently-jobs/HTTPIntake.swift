@@ -42,7 +42,7 @@ struct HTTPIntake: Sendable {
             if upToDate { return Self.json(.ok, ["status": "ready"]) }
             return Self.json(.serviceUnavailable, ["status": "not_ready", "reason": "database is not migrated"])
         } catch {
-            logger.debug("readiness check failed: \(error)")
+            logger.debug("readiness check failed: \(readableDescription(of: error))")
             return Self.json(.serviceUnavailable, ["status": "not_ready", "reason": "database unreachable"])
         }
     }

@@ -35,11 +35,14 @@ struct Daemon: Sendable {
                                           client: client, logger: logger))
             }
             if config.http.enabled {
-                let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, logger: logger)
+                let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake, logger: logger)
+                if config.intake.jwtSecret == nil {
+                    logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET)")
+                }
                 let onListening = onHTTPListening
                 let logger = logger
                 let app = Application(
-                    router: intake.makeRouter(),
+                    router: await intake.makeRouter(),
                     configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "evently-jobs"),
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? 0

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
@@ -6,17 +7,32 @@ import PostgresNIO
 import Prometheus
 import Queue
 
-/// The daemon's HTTP side: health, readiness and metrics (the booking intake is added beside).
+/// The daemon's HTTP side: health, readiness, metrics, and the `/v1` intake.
 struct HTTPIntake: Sendable {
     let client: PostgresClient
     let migrator: SchemaMigrator
     let metrics: PrometheusCollectorRegistry
+    let settings: JobsConfig.Intake
     let logger: Logger
     /// How long `/readyz` waits for the database before answering 503.
     var readinessTimeout: Duration = .seconds(2)
 
-    func makeRouter() -> Router<BasicRequestContext> {
-        let router = Router()
+    func makeRouter() async -> Router<IntakeContext> {
+        let router = Router(context: IntakeContext.self)
+        router.middlewares.add(IntakeMiddleware(trustedProxies: Set(settings.trustedProxies)))
+        if !settings.corsOrigins.isEmpty {
+            router.middlewares.add(CORSOriginFilter(allowed: Set(settings.corsOrigins)))
+            router.middlewares.add(CORSMiddleware(
+                allowOrigin: .originBased,
+                allowHeaders: [.authorization, .contentType, .idempotencyKey, .ifMatch],
+                allowMethods: [.get, .post, .patch, .delete, .options],
+                exposedHeaders: ["X-Request-Id", "ETag", "Retry-After"]))
+        }
+        router.middlewares.add(AuthenticationMiddleware(
+            authenticator: await settings.jwtSecret.asyncMap { await Authenticator(secret: $0) },
+            perUser: RateLimiter(perMinute: settings.rateLimitPerUser),
+            perAddress: RateLimiter(perMinute: settings.rateLimitPerAddress)))
+        JobRoutes(jobs: JobClient(client: client, logger: logger)).add(to: router)
         router.get("/healthz") { _, _ in
             Self.json(.ok, ["status": "ok"])
         }
@@ -67,5 +83,12 @@ func withDeadline<T: Sendable>(_ limit: Duration, _ operation: @escaping @Sendab
         defer { group.cancelAll() }
         guard let first = try await group.next() else { throw DeadlineExceeded() }
         return first
+    }
+}
+
+extension Optional {
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
     }
 }

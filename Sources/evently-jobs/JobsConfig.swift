@@ -34,6 +34,19 @@ struct JobsConfig: Sendable {
         var claimBatch = 100
     }
 
+    /// The `/v1` intake: auth and abuse limits.
+    struct Intake: Sendable {
+        /// HS256 secret for bearer tokens; `nil` refuses every token.
+        var jwtSecret: String?
+        /// Requests per minute; 0 turns a limit off.
+        var rateLimitPerUser = 600
+        var rateLimitPerAddress = 1_200
+        /// Peers whose X-Forwarded-For names the client.
+        var trustedProxies: [String] = []
+        /// Origins allowed by CORS; none by default.
+        var corsOrigins: [String] = []
+    }
+
     struct QueueSettings: Sendable, Equatable {
         var concurrency: Int
     }
@@ -50,6 +63,7 @@ struct JobsConfig: Sendable {
     var queues: [String: QueueSettings] = ["default": .init(concurrency: 10)]
     var kinds: [String: KindSettings] = [:]
     var scheduling = ScheduleSettings()
+    var intake = Intake()
 
     /// The embedded cluster's folder as an absolute URL.
     var embeddedDirectoryURL: URL {
@@ -90,6 +104,15 @@ extension JobsConfig {
         http.enabled = try reader.boolean("http", "enabled") ?? http.enabled
         http.host = try reader.string("http", "host") ?? http.host
         http.port = try reader.integer("http", "port", in: 0...65535) ?? http.port
+
+        intake.jwtSecret = try reader.string("auth", "jwt_secret")
+        if let secret = intake.jwtSecret, secret.utf8.count < 32 {
+            throw reader.error("auth", "jwt_secret", "must be at least 32 bytes (the size of an HS256 key)")
+        }
+        intake.rateLimitPerUser = try reader.integer("http", "rate_limit_per_user", in: 0...1_000_000) ?? intake.rateLimitPerUser
+        intake.rateLimitPerAddress = try reader.integer("http", "rate_limit_per_ip", in: 0...1_000_000) ?? intake.rateLimitPerAddress
+        intake.trustedProxies = Self.list(try reader.string("http", "trusted_proxies"))
+        intake.corsOrigins = Self.list(try reader.string("http", "cors_origins"))
 
         if let level = try reader.string("log", "level") {
             guard let parsed = Logger.Level(rawValue: level) else {
@@ -135,6 +158,19 @@ extension JobsConfig {
             http.port = value
         }
         if let host = environment["EVENTLY_HTTP_HOST"], !host.isEmpty { http.host = host }
+        if let secret = environment["EVENTLY_JWT_SECRET"], !secret.isEmpty {
+            guard secret.utf8.count >= 32 else {
+                throw fail("EVENTLY_JWT_SECRET", "must be at least 32 bytes (the size of an HS256 key)")
+            }
+            intake.jwtSecret = secret
+        }
+        for (name, keyPath) in [("EVENTLY_RATE_LIMIT_PER_USER", \Intake.rateLimitPerUser), ("EVENTLY_RATE_LIMIT_PER_IP", \Intake.rateLimitPerAddress)] {
+            guard let text = environment[name], !text.isEmpty else { continue }
+            guard let value = Int(text), value >= 0 else {
+                throw fail(name, "must be a number of requests per minute (0 = off), found \"\(text)\"")
+            }
+            intake[keyPath: keyPath] = value
+        }
         if let directory = environment["EVENTLY_EMBEDDED_DIR"], !directory.isEmpty { database.embeddedDirectory = directory }
         if let level = environment["EVENTLY_LOG_LEVEL"], !level.isEmpty {
             guard let parsed = Logger.Level(rawValue: level) else {
@@ -142,6 +178,13 @@ extension JobsConfig {
             }
             logLevel = parsed
         }
+    }
+}
+
+extension JobsConfig {
+    /// Splits "a, b ,c" into ["a", "b", "c"].
+    static func list(_ text: String?) -> [String] {
+        (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }
 

@@ -16,7 +16,8 @@ struct DaemonHarness {
     let cluster: EmbeddedPostgres
     let port: Int
 
-    static func with<T: Sendable>(_ body: (DaemonHarness) async throws -> T) async throws -> T {
+    static func with<T: Sendable>(configure: (inout JobsConfig) -> Void = { _ in },
+                                  _ body: (DaemonHarness) async throws -> T) async throws -> T {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
         let cluster = EmbeddedPostgres(directory: directory, settings: ["fsync": "off"], logger: TestDatabase.logger)
@@ -25,6 +26,7 @@ struct DaemonHarness {
 
         var config = try JobsConfig(file: ConfFile(path: directory.appendingPathComponent("jobs.conf").path, text: ""))
         config.http.port = 0
+        configure(&config)
         var clientConfiguration = cluster.clientConfiguration()
         clientConfiguration.options.connectTimeout = .seconds(1)
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)

@@ -66,6 +66,8 @@ import Testing
         ("[http\nport = 1", "jobs.conf:1: a section header looks like [name]"),
         ("[http]\nport 8080", "jobs.conf:2: expected 'key = value', found 'port 8080'"),
         ("[http]\nhost = \"open", "jobs.conf:2: http.host: unterminated string \"open"),
+        ("[auth]\njwt_secret = \"short\"", "jobs.conf:2: auth.jwt_secret: must be at least 32 bytes (the size of an HS256 key)"),
+        ("[http]\nrate_limit_per_user = -1", "jobs.conf:2: http.rate_limit_per_user: must be between 0 and 1000000, found -1"),
     ])
     func badInputNamesFileLineAndKey(text: String, message: String) {
         #expect(error(text)?.description == message)

@@ -1,0 +1,10 @@
+/// A way to reach a user. Raw values are the stored strings.
+public enum NotificationChannel: String, Sendable, Codable, CaseIterable, Hashable {
+    case email
+    case sms
+    case push
+    case inApp = "in_app"
+
+    /// What a waitlist entry uses when the user names no channels.
+    public static let waitlistDefault: [NotificationChannel] = [.email, .inApp]
+}

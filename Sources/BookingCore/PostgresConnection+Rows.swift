@@ -1,0 +1,39 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+extension PostgresConnection {
+    /// Runs `query` and maps every row.
+    func rows<T>(_ query: PostgresQuery, logger: Logger, _ transform: (PostgresRow) throws -> T) async throws -> [T] {
+        var result: [T] = []
+        for try await row in try await self.query(query, logger: logger) {
+            result.append(try transform(row))
+        }
+        return result
+    }
+
+    /// Runs `query` and maps its first row, if any.
+    func firstRow<T>(_ query: PostgresQuery, logger: Logger, _ transform: (PostgresRow) throws -> T) async throws -> T? {
+        try await rows(query, logger: logger, transform).first
+    }
+
+    /// Bounds how long the rest of the caller's transaction waits on any one lock. Bookings for
+    /// a hot event queue on its row; past this the statement fails (SQLSTATE 55P03) instead of
+    /// piling up connections.
+    func setLocalLockTimeout(_ timeout: Duration, logger: Logger) async throws {
+        let milliseconds = max(1, Int(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        try await query("SELECT set_config('lock_timeout', \("\(milliseconds)ms"), true)", logger: logger)
+    }
+}
+
+/// The constraint violations the stores turn into ``BookingError``s.
+enum ConstraintViolation {
+    /// `(sqlState, constraint name)` of a server error, if it is one.
+    static func classify(_ error: any Error) -> (state: String, constraint: String?)? {
+        guard let psql = error as? PSQLError, let state = psql.serverInfo?[.sqlState] else { return nil }
+        return (state, psql.serverInfo?[.constraintName])
+    }
+
+    static let uniqueViolation = "23505"
+    static let foreignKeyViolation = "23503"
+}

@@ -28,14 +28,15 @@ struct Daemon: Sendable {
             try await migrator.migrate(client)
 
             var services: [any Service] = []
-            let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention)
+            let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention, booking: config.booking)
             services.append(JobDaemon(client: client, registry: registry, configuration: config.jobDaemonConfiguration, logger: logger))
             if config.scheduling.enabled {
                 services.append(Scheduler(schedules: config.scheduling.schedules, catchUp: config.scheduling.catchUp,
                                           client: client, logger: logger))
             }
             if config.http.enabled {
-                let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake, logger: logger)
+                let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake,
+                                        booking: config.booking, logger: logger)
                 if config.intake.jwtSecret == nil {
                     logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET)")
                 }

@@ -6,6 +6,7 @@ import NIOCore
 import PostgresNIO
 import Prometheus
 import Queue
+import Workers
 
 /// The daemon's HTTP side: health, readiness, metrics, and the `/v1` intake.
 struct HTTPIntake: Sendable {
@@ -13,6 +14,7 @@ struct HTTPIntake: Sendable {
     let migrator: SchemaMigrator
     let metrics: PrometheusCollectorRegistry
     let settings: JobsConfig.Intake
+    let booking: BookingSettings
     let logger: Logger
     /// How long `/readyz` waits for the database before answering 503.
     var readinessTimeout: Duration = .seconds(2)
@@ -33,6 +35,11 @@ struct HTTPIntake: Sendable {
             perUser: RateLimiter(perMinute: settings.rateLimitPerUser),
             perAddress: RateLimiter(perMinute: settings.rateLimitPerAddress)))
         JobRoutes(jobs: JobClient(client: client, logger: logger)).add(to: router)
+        let bookingAPI = BookingAPI(client: client, settings: booking, logger: logger)
+        EventRoutes(api: bookingAPI).add(to: router)
+        BookingRoutes(api: bookingAPI).add(to: router)
+        WaitlistRoutes(api: bookingAPI).add(to: router)
+        AnalyticsRoutes(api: bookingAPI).add(to: router)
         router.get("/healthz") { _, _ in
             Self.json(.ok, ["status": "ok"])
         }

@@ -1,6 +1,8 @@
 import Foundation
 import Logging
+import BookingCore
 import Queue
+import Workers
 
 /// Everything the daemon reads from `jobs.conf`, with defaults for what the file leaves out.
 struct JobsConfig: Sendable {
@@ -64,6 +66,7 @@ struct JobsConfig: Sendable {
     var kinds: [String: KindSettings] = [:]
     var scheduling = ScheduleSettings()
     var intake = Intake()
+    var booking = BookingSettings()
 
     /// The embedded cluster's folder as an absolute URL.
     var embeddedDirectoryURL: URL {
@@ -113,6 +116,12 @@ extension JobsConfig {
         intake.rateLimitPerAddress = try reader.integer("http", "rate_limit_per_ip", in: 0...1_000_000) ?? intake.rateLimitPerAddress
         intake.trustedProxies = Self.list(try reader.string("http", "trusted_proxies"))
         intake.corsOrigins = Self.list(try reader.string("http", "cors_origins"))
+
+        booking.maxQuantity = try reader.integer("booking", "max_quantity", in: 1...10_000) ?? booking.maxQuantity
+        booking.offerWindow = try reader.duration("booking", "offer_window") ?? booking.offerWindow
+        if let tiers = try reader.string("booking", "pricing_tiers") {
+            booking.pricing = try Self.pricing(tiers) { reader.error("booking", "pricing_tiers", $0) }
+        }
 
         if let level = try reader.string("log", "level") {
             guard let parsed = Logger.Level(rawValue: level) else {
@@ -182,6 +191,19 @@ extension JobsConfig {
 }
 
 extension JobsConfig {
+    /// Reads "0.5:1.0, 0.8:1.25, 1.0:1.5": up to each sold fraction, seats cost base × multiplier.
+    static func pricing(_ text: String, error makeError: (String) -> ConfigError) throws(ConfigError) -> PricingPolicy {
+        var tiers: [PricingPolicy.Tier] = []
+        for pair in list(text) {
+            let parts = pair.split(separator: ":").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard parts.count == 2, let fraction = Decimal(string: parts[0]), let multiplier = Decimal(string: parts[1]) else {
+                throw makeError("write tiers as \"sold_fraction:multiplier\" pairs, e.g. \"0.5:1.0, 1.0:1.5\"; found '\(pair)'")
+            }
+            tiers.append(PricingPolicy.Tier(upToSoldFraction: fraction, multiplier: multiplier))
+        }
+        do { return try PricingPolicy(tiers: tiers) } catch { throw makeError("\(error)") }
+    }
+
     /// Splits "a, b ,c" into ["a", "b", "c"].
     static func list(_ text: String?) -> [String] {
         (text ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

@@ -71,8 +71,9 @@ import Testing
             let users = people
             let ledger = Ledger()
 
-            // 1,000 bookings and 200 cancellations, interleaved; a cancellation takes a random
-            // booking made so far (each at most once) or does nothing if none exists yet.
+            // 1,000 bookings and 200 cancellations, interleaved. A cancellation takes a random
+            // confirmed booking made so far (each at most once), waiting for one while bookings
+            // are still running; it gives up only when every booking call has finished.
             var operations = Array(repeating: true, count: 1000) + Array(repeating: false, count: 200)
             var generator = SystemRandomNumberGenerator()
             operations.shuffle(using: &generator)
@@ -85,20 +86,29 @@ import Testing
                     group.addTask {
                         do {
                             if isBooking {
+                                defer { ledger.bookingCallsDone.add(1, ordering: .relaxed) }
                                 let booking = try await f.book(users[index % users.count], event, index % 4 + 1).booking
                                 ledger.booked.withLock { $0.append(booking) }
-                            } else {
+                                return nil
+                            }
+                            let deadline = ContinuousClock.now + .seconds(60)
+                            while ContinuousClock.now < deadline {
                                 let victim = ledger.booked.withLock { list -> Booking? in
                                     guard !list.isEmpty else { return nil }
                                     return list.remove(at: Int.random(in: 0..<list.count))
                                 }
-                                guard let victim else { return nil }
-                                let outcome = try await f.tx { connection in
-                                    try await f.bookings.cancel(bookingID: victim.id, by: victim.userID, now: f.now, on: connection)
+                                if let victim {
+                                    let outcome = try await f.tx { connection in
+                                        try await f.bookings.cancel(bookingID: victim.id, by: victim.userID, now: f.now, on: connection)
+                                    }
+                                    ledger.cancelledSeats.add(outcome.value.quantity, ordering: .relaxed)
+                                    ledger.cancellations.add(1, ordering: .relaxed)
+                                    return nil
                                 }
-                                ledger.cancelledSeats.add(outcome.value.quantity, ordering: .relaxed)
+                                if ledger.bookingCallsDone.load(ordering: .relaxed) == 1000 { return nil }
+                                try await Task.sleep(for: .milliseconds(2))
                             }
-                            return nil
+                            return "a cancellation found nothing to cancel for 60 s"
                         } catch BookingError.soldOut {
                             return nil
                         } catch {
@@ -115,7 +125,16 @@ import Testing
             let reloaded = try await f.reload(event)
             #expect(confirmed + reloaded.availableSeats == 100)
             #expect(confirmed == ledger.booked.withLock { $0.reduce(0) { $0 + $1.quantity } })
-            #expect(ledger.cancelledSeats.load(ordering: .relaxed) > 0)
+            let cancelledBookings = try await f.scalar(Int.self,
+                "SELECT count(*)::int FROM evently.bookings WHERE event_id = \(event.id) AND status = 'cancelled'")
+            #expect(cancelledBookings == ledger.cancellations.load(ordering: .relaxed))
+            #expect(cancelledBookings > 0)
+            print("interleaved: \(cancelledBookings) cancellations returned \(ledger.cancelledSeats.load(ordering: .relaxed)) seats; "
+                + "\(confirmed) seats confirmed and \(reloaded.availableSeats) free at the end")
+            #expect(try await f.scalar(Int.self, """
+                SELECT coalesce(sum(quantity), 0)::int FROM evently.bookings
+                WHERE event_id = \(event.id) AND status = 'cancelled'
+                """) == ledger.cancelledSeats.load(ordering: .relaxed))
         }
     }
 
@@ -322,4 +341,6 @@ import Testing
 final class Ledger: Sendable {
     let booked = Mutex<[Booking]>([])
     let cancelledSeats = Atomic<Int>(0)
+    let cancellations = Atomic<Int>(0)
+    let bookingCallsDone = Atomic<Int>(0)
 }

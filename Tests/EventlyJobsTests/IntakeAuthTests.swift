@@ -45,7 +45,8 @@ struct HTTPReply {
 
 extension DaemonHarness {
     func send(_ method: String, _ path: String, token: String? = nil, json: String? = nil,
-              contentType: String = "application/json", headers: [String: String] = [:]) async throws -> HTTPReply {
+              contentType: String = "application/json", headers: [String: String] = [:],
+              session: URLSession = .shared) async throws -> HTTPReply {
         var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
         request.httpMethod = method
         request.timeoutInterval = 10
@@ -55,7 +56,7 @@ extension DaemonHarness {
             request.setValue(contentType, forHTTPHeaderField: "Content-Type")
         }
         for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        let (data, response) = try await session.data(for: request)
         let http = response as? HTTPURLResponse
         var fields: [String: String] = [:]
         for (key, value) in http?.allHeaderFields ?? [:] { fields[String(describing: key).lowercased()] = String(describing: value) }

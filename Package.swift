@@ -44,6 +44,9 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
+            resources: [
+                .embedInCode("openapi.json"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
@@ -125,6 +128,7 @@ let package = Package(
                 "evently-jobs", "Queue", "Scheduler", "EventlyTestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strictSettings
         ),

@@ -43,6 +43,10 @@ struct HTTPIntake: Sendable {
         router.get("/healthz") { _, _ in
             Self.json(.ok, ["status": "ok"])
         }
+        router.get("/openapi.json") { _, _ in
+            Response(status: .ok, headers: [.contentType: "application/json"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
+        }
         router.get("/readyz") { _, _ in
             await readiness()
         }

@@ -1,4 +1,5 @@
-/// A way to reach a user. Raw values are the stored strings.
+/// A way to reach a user. Raw values are the stored strings. (Not named `Channel`, which every
+/// file importing NIO, PostgresNIO or Hummingbird would find ambiguous.)
 public enum NotificationChannel: String, Sendable, Codable, CaseIterable, Hashable {
     case email
     case sms

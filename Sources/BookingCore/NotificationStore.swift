@@ -53,7 +53,8 @@ public struct NotificationStore: Sendable {
     /// a job that re-runs after a crash finds its row (and its status) instead of making another.
     ///
     /// - Throws: ``BookingError/userNotFound``.
-    public func create(userID: UUID, type: NotificationChannel, template: String, content: [String: String], channels: [NotificationChannel],
+    public func create(userID: UUID, type: NotificationChannel, template: String, content: [String: String],
+                       channels: [NotificationChannel],
                        eventID: UUID? = nil, bookingID: UUID? = nil, dedupeKey: String? = nil, now: Date,
                        on connection: PostgresConnection) async throws -> (notification: UserNotification, created: Bool) {
         guard !template.isEmpty else { throw BookingError.invalidInput(field: "template", reason: "must not be empty") }

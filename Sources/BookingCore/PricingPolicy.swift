@@ -41,7 +41,8 @@ public struct PricingPolicy: Sendable, Equatable {
         guard let last = tiers.last else { throw InvalidTiers(description: "pricing needs at least one tier") }
         for (index, tier) in tiers.enumerated() {
             guard tier.upToSoldFraction > 0, tier.upToSoldFraction <= 1 else {
-                throw InvalidTiers(description: "tier \(index + 1): up_to must be above 0 and at most 1, found \(tier.upToSoldFraction)")
+                throw InvalidTiers(
+                    description: "tier \(index + 1): up_to must be above 0 and at most 1, found \(tier.upToSoldFraction)")
             }
             if index > 0, tier.upToSoldFraction <= tiers[index - 1].upToSoldFraction {
                 throw InvalidTiers(description: "tier \(index + 1): up_to must be larger than the previous tier's")

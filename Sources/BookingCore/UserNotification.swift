@@ -38,7 +38,8 @@ public struct UserNotification: Sendable, Codable, Equatable, Identifiable {
     public var readAt: Date?
     public var skippedAt: Date?
 
-    public init(id: UUID, userID: UUID, type: NotificationChannel, template: String, content: [String: String], channels: [NotificationChannel],
+    public init(id: UUID, userID: UUID, type: NotificationChannel, template: String, content: [String: String],
+                channels: [NotificationChannel],
                 status: NotificationStatus, eventID: UUID?, bookingID: UUID?, providerMessageID: String?,
                 lastError: String?, dedupeKey: String?, createdAt: Date, sentAt: Date?, deliveredAt: Date?,
                 failedAt: Date?, readAt: Date?, skippedAt: Date?) {

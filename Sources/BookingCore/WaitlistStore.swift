@@ -66,8 +66,8 @@ public struct WaitlistStore: Sendable {
     /// Returns the entry with its position.
     ///
     /// "Full" means fewer than `quantity` seats are free: with enough free seats the user should
-    /// book. The check reads the count without locking; a seat freed right after it is offered to
-    /// the line by the promotion its cancellation causes.
+    /// book. A seat freed right after this check is offered to the line by the promotion its
+    /// cancellation causes.
     ///
     /// - Throws: ``BookingError/eventNotFull(available:)``, ``BookingError/alreadyOnWaitlist``,
     ///   ``BookingError/eventNotFound``, ``BookingError/eventNotActive(_:)``,
@@ -84,8 +84,12 @@ public struct WaitlistStore: Sendable {
             throw BookingError.invalidInput(field: "expires_at", reason: "must be in the future")
         }
 
+        try await connection.setLocalLockTimeout(lockTimeout, logger: logger)
+        // FOR SHARE: a concurrent event cancellation waits for this join to commit and then
+        // closes the new entry too; bookings are not held up, since a full event's sold-out
+        // UPDATEs match no row and take no lock.
         let event = try await connection.firstRow(
-            "SELECT status, available_seats, total_capacity, starts_at FROM evently.events WHERE id = \(eventID)",
+            "SELECT status, available_seats, total_capacity, starts_at FROM evently.events WHERE id = \(eventID) FOR SHARE",
             logger: logger
         ) { try $0.decode((String, Int, Int, Date).self) }
         guard let (statusText, available, capacity, startsAt) = event else { throw BookingError.eventNotFound }
@@ -113,7 +117,10 @@ public struct WaitlistStore: Sendable {
             throw BookingError.userNotFound
         }
         guard let id = inserted else { throw BookingError.alreadyOnWaitlist }
-        return try await positioned(where: "w.id = \(id)", on: connection).first!
+        guard let entry = try await positioned(where: "w.id = \(id)", on: connection).first else {
+            throw BookingError.notOnWaitlist
+        }
+        return entry
     }
 
     /// The user's open entry (waiting or offered) for the event, with its position.

@@ -61,7 +61,6 @@ struct BookingBenchCommand: AsyncParsableCommand {
         try await client.whileRunning {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await runningDaemon.run() }
-                defer { group.cancelAll() }
                 var portIterator = ports.makeAsyncIterator()
                 guard let port = await portIterator.next() else { return }
 
@@ -77,6 +76,8 @@ struct BookingBenchCommand: AsyncParsableCommand {
                     }
                 }
                 print(lines.joined(separator: "\n"))
+                await runningDaemon.shutdown.trigger()
+                try await group.waitForAll()
             }
         }
         try await http.shutdown()

@@ -1,5 +1,6 @@
 import Hummingbird
 import Logging
+import Synchronization
 import PostgresNIO
 import Prometheus
 import Queue
@@ -16,6 +17,9 @@ struct Daemon: Sendable {
     let logger: Logger
     /// Called with the bound port once the HTTP listener is up (tests use port 0).
     var onHTTPListening: @Sendable (Int) async -> Void = { _ in }
+    /// Lets an embedding program (tests, the booking benchmark) ask for the same graceful
+    /// shutdown as SIGTERM; cancelling the task instead skips the drain.
+    var shutdown = ShutdownHandle()
 
     /// Runs until a shutdown signal (or the cancellation of the calling task) has drained every service.
     ///
@@ -59,8 +63,31 @@ struct Daemon: Sendable {
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             ))
+            shutdown.attach(group)
             logger.info("evently-jobs serving", metadata: ["http": "\(config.http.enabled ? "\(config.http.host):\(config.http.port)" : "off")"])
             try await group.run()
         }
+    }
+}
+
+/// Triggers a daemon's graceful shutdown from code.
+final class ShutdownHandle: Sendable {
+    private let state = Mutex<(group: ServiceGroup?, requested: Bool)>((nil, false))
+
+    func attach(_ group: ServiceGroup) {
+        let requested = state.withLock { state -> Bool in
+            state.group = group
+            return state.requested
+        }
+        if requested { Task { await group.triggerGracefulShutdown() } }
+    }
+
+    /// Starts the graceful shutdown (now, or as soon as the daemon is up).
+    func trigger() async {
+        let group = state.withLock { state -> ServiceGroup? in
+            state.requested = true
+            return state.group
+        }
+        await group?.triggerGracefulShutdown()
     }
 }

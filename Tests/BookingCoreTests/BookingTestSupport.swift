@@ -27,20 +27,22 @@ struct BookingFixture {
     /// The test's "now"; events start 30 days later.
     let now: Date
 
-    init(client: PostgresClient, now: Date = Date(timeIntervalSince1970: 1_900_000_000)) {
+    init(client: PostgresClient, now: Date = Date(timeIntervalSince1970: 1_900_000_000), lockTimeout: Duration = .seconds(2)) {
         self.client = client
         self.users = UserStore(logger: Self.logger)
-        self.events = EventStore(logger: Self.logger)
-        self.bookings = BookingStore(logger: Self.logger)
-        self.waitlist = WaitlistStore(logger: Self.logger)
+        self.events = EventStore(logger: Self.logger, lockTimeout: lockTimeout)
+        self.bookings = BookingStore(logger: Self.logger, lockTimeout: lockTimeout)
+        self.waitlist = WaitlistStore(logger: Self.logger, lockTimeout: lockTimeout)
         self.notifications = NotificationStore(logger: Self.logger)
         self.analytics = AnalyticsQueries(logger: Self.logger)
         self.now = now
     }
 
-    static func with<T: Sendable>(maximumConnections: Int = 20, _ body: (BookingFixture) async throws -> T) async throws -> T {
+    /// `lockTimeout` is the stores' (2 s in production).
+    static func with<T: Sendable>(maximumConnections: Int = 20, lockTimeout: Duration = .seconds(2),
+                                  _ body: (BookingFixture) async throws -> T) async throws -> T {
         try await TestDatabase.withClient(migrations: migrations, maximumConnections: maximumConnections) { client in
-            try await body(BookingFixture(client: client))
+            try await body(BookingFixture(client: client, lockTimeout: lockTimeout))
         }
     }
 

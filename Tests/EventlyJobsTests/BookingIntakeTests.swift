@@ -2,19 +2,9 @@ import EventlyTestSupport
 import Foundation
 import Testing
 @testable import evently_jobs
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// The booking routes over real HTTP against the real database.
 @Suite(.serialized) struct BookingIntakeTests {
-    static let wideSession: URLSession = {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = 64
-        configuration.timeoutIntervalForRequest = 60
-        return URLSession(configuration: configuration)
-    }()
-
     func withIntake<T: Sendable>(_ body: (DaemonHarness) async throws -> T) async throws -> T {
         try await DaemonHarness.with(configure: { config in
             config.intake.jwtSecret = TokenFactory.secret
@@ -34,10 +24,9 @@ import FoundationNetworking
         return try #require(reply.json["id"] as? String)
     }
 
-    func book(_ intake: DaemonHarness, token: String, event: String, quantity: Int, key: String = UUID().uuidString,
-              session: URLSession = .shared) async throws -> HTTPReply {
+    func book(_ intake: DaemonHarness, token: String, event: String, quantity: Int, key: String = UUID().uuidString) async throws -> HTTPReply {
         try await intake.send("POST", "/v1/bookings", token: token, json: #"{"event_id": "\#(event)", "quantity": \#(quantity)}"#,
-                              headers: ["Idempotency-Key": key], session: session)
+                              headers: ["Idempotency-Key": key])
     }
 
     @Test func aThousandConcurrentRequestsNeverOversell() async throws {
@@ -51,7 +40,7 @@ import FoundationNetworking
                     let quantity = index % 4 + 1
                     let token = tokens[index % tokens.count]
                     group.addTask {
-                        let reply = try await book(intake, token: token, event: event, quantity: quantity, session: Self.wideSession)
+                        let reply = try await book(intake, token: token, event: event, quantity: quantity)
                         return (reply.status, reply.status == 201 ? quantity : 0)
                     }
                 }
@@ -73,10 +62,10 @@ import FoundationNetworking
             let results = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<300 {
                     group.addTask {
-                        let reply = try await book(intake, token: user, event: event, quantity: index % 3 + 1, session: Self.wideSession)
+                        let reply = try await book(intake, token: user, event: event, quantity: index % 3 + 1)
                         guard reply.status == 201, let id = reply.json["id"] as? String else { return reply.status == 409 ? 0 : -1 }
                         if index % 2 == 0 {
-                            let cancelled = try await intake.send("POST", "/v1/bookings/\(id)/cancel", token: user, session: Self.wideSession)
+                            let cancelled = try await intake.send("POST", "/v1/bookings/\(id)/cancel", token: user)
                             return cancelled.status == 200 ? 0 : -1
                         }
                         return index % 3 + 1
@@ -99,7 +88,7 @@ import FoundationNetworking
             let key = UUID().uuidString
             let replies = try await withThrowingTaskGroup(of: HTTPReply.self) { group in
                 for _ in 0..<50 {
-                    group.addTask { try await book(intake, token: user, event: event, quantity: 2, key: key, session: Self.wideSession) }
+                    group.addTask { try await book(intake, token: user, event: event, quantity: 2, key: key) }
                 }
                 return try await group.reduce(into: [HTTPReply]()) { $0.append($1) }
             }
@@ -193,6 +182,50 @@ import FoundationNetworking
             #expect(accepted.json["quantity"] as? Int == 2)
             let shown = try await intake.send("GET", "/v1/events/\(event)", token: admin)
             #expect(shown.json["available_seats"] as? Int == 0, "the held seats became the booking")
+        }
+    }
+}
+
+@Suite(.serialized) struct AnalyticsAndCORSIntakeTests {
+    @Test func analyticsAreForAdminsAndReflectBookings() async throws {
+        try await DaemonHarness.with(configure: { $0.intake.jwtSecret = TokenFactory.secret }) { intake in
+            let admin = try await TokenFactory.token(role: "admin")
+            let user = try await TokenFactory.token()
+            let created = try await intake.send("POST", "/v1/events", token: admin, json: """
+                {"name": "Talk", "venue": "Room 1", "starts_at": "2030-01-01T10:00:00Z", "capacity": 10, "price": "5.00"}
+                """)
+            let event = try #require(created.json["id"] as? String)
+            let booked = try await intake.send("POST", "/v1/bookings", token: user, json: #"{"event_id": "\#(event)", "quantity": 3}"#,
+                                               headers: ["Idempotency-Key": UUID().uuidString])
+            #expect(booked.status == 201)
+            #expect(try await intake.send("GET", "/v1/analytics/bookings", token: user).status == 403)
+            let summary = try await intake.send("GET", "/v1/analytics/bookings", token: admin)
+            #expect(summary.status == 200, "\(summary.body)")
+            let cancellation = try #require(summary.json["cancellation"] as? [String: Any])
+            #expect(cancellation["bookings"] as? Int == 1)
+            let utilisation = try await intake.send("GET", "/v1/analytics/utilisation", token: admin)
+            let rows = try #require(try JSONSerialization.jsonObject(with: Data(utilisation.body.utf8)) as? [[String: Any]])
+            #expect(rows.first?["booked_seats"] as? Int == 3)
+            let top = try await intake.send("GET", "/v1/analytics/top-events?limit=5", token: admin)
+            #expect(top.status == 200)
+            #expect(try await intake.send("GET", "/v1/analytics/top-events?limit=0", token: admin).status == 400)
+            #expect(try await intake.send("GET", "/v1/analytics/bookings?from=yesterday", token: admin).errorField == "from")
+            #expect(try await intake.send("GET", "/v1/analytics/waitlists", token: admin).status == 200)
+        }
+    }
+
+    @Test func corsAllowsOnlyConfiguredOrigins() async throws {
+        try await DaemonHarness.with(configure: { $0.intake.corsOrigins = ["https://app.evently.example"] }) { intake in
+            let allowed = try await intake.send("GET", "/healthz", headers: ["Origin": "https://app.evently.example"])
+            #expect(allowed.status == 200)
+            #expect(allowed.headers["access-control-allow-origin"] == "https://app.evently.example")
+            let refused = try await intake.send("GET", "/healthz", headers: ["Origin": "https://evil.example"])
+            #expect(refused.status == 403)
+            #expect(refused.errorCode == "origin_not_allowed")
+        }
+        try await DaemonHarness.with { intake in
+            let none = try await intake.send("GET", "/healthz", headers: ["Origin": "https://app.evently.example"])
+            #expect(none.headers["access-control-allow-origin"] == nil, "no CORS unless configured")
         }
     }
 }

@@ -4,9 +4,8 @@ import Logging
 import PostgresNIO
 import Queue
 import Testing
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import AsyncHTTPClient
+import NIOHTTP1
 
 /// The real `evently-jobs` binary as a child process, killed and stopped like in production.
 final class DaemonProcess: @unchecked Sendable {
@@ -203,8 +202,8 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
                 .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) }
             return port != nil
         }
-        let (_, response) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port!)/readyz")!)
-        #expect((response as? HTTPURLResponse)?.statusCode == 200)
+        let response = try await TestHTTP.client.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port!)/readyz"), timeout: .seconds(10))
+        #expect(response.status.code == 200)
         #expect(daemon.output.contains("using embedded PostgreSQL in \(directory.path)/pg"))
 
         daemon.signal(SIGTERM)

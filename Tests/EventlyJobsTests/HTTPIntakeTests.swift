@@ -7,9 +7,6 @@ import Queue
 import Synchronization
 import Testing
 @testable import evently_jobs
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 
 /// Runs a daemon on its own embedded cluster with an ephemeral HTTP port.
 struct DaemonHarness {
@@ -36,18 +33,20 @@ struct DaemonHarness {
         let daemon = configured
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await daemon.run() }
-            defer { group.cancelAll() }
             var ports = portStream.makeAsyncIterator()
             guard let port = await ports.next() else { throw CancellationError() }
-            return try await body(DaemonHarness(cluster: cluster, port: port))
+            let result: Result<T, any Error>
+            do { result = .success(try await body(DaemonHarness(cluster: cluster, port: port))) } catch { result = .failure(error) }
+            // As on SIGTERM: the HTTP server closes its connections and the workers drain.
+            await daemon.shutdown.trigger()
+            try await group.waitForAll()
+            return try result.get()
         }
     }
 
     func get(_ path: String) async throws -> (status: Int, body: String) {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.timeoutInterval = 10
-        let (data, response) = try await URLSession.shared.data(for: request)
-        return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        let reply = try await send("GET", path)
+        return (reply.status, reply.body)
     }
 }
 

@@ -6,9 +6,9 @@ import PostgresNIO
 import Queue
 import Testing
 @testable import evently_jobs
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
 
 /// Signs tokens like an identity provider would.
 struct TokenFactory {
@@ -43,24 +43,31 @@ struct HTTPReply {
     var errorField: String? { (json["error"] as? [String: Any])?["field"] as? String }
 }
 
+/// The tests' HTTP client. AsyncHTTPClient rather than URLSession: FoundationNetworking on
+/// Linux deadlocks when a task awaiting a request is cancelled (seen here in a task group).
+enum TestHTTP {
+    /// Generous timeouts: a thousand requests queue for 64 connections on a loaded 2-core machine.
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+        timeout: .init(connect: .seconds(120), read: .seconds(120)),
+        connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
+}
+
 extension DaemonHarness {
     func send(_ method: String, _ path: String, token: String? = nil, json: String? = nil,
-              contentType: String = "application/json", headers: [String: String] = [:],
-              session: URLSession = .shared) async throws -> HTTPReply {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
-        request.httpMethod = method
-        request.timeoutInterval = 10
-        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+              contentType: String = "application/json", headers: [String: String] = [:]) async throws -> HTTPReply {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = HTTPMethod(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let json {
-            request.httpBody = Data(json.utf8)
-            request.setValue(contentType, forHTTPHeaderField: "Content-Type")
+            request.body = .bytes(ByteBuffer(string: json))
+            request.headers.add(name: "Content-Type", value: contentType)
         }
-        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
-        let (data, response) = try await session.data(for: request)
-        let http = response as? HTTPURLResponse
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await TestHTTP.client.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 16 << 20)
         var fields: [String: String] = [:]
-        for (key, value) in http?.allHeaderFields ?? [:] { fields[String(describing: key).lowercased()] = String(describing: value) }
-        return HTTPReply(status: http?.statusCode ?? 0, headers: fields, body: String(decoding: data, as: UTF8.self))
+        for header in response.headers { fields[header.name.lowercased()] = header.value }
+        return HTTPReply(status: Int(response.status.code), headers: fields, body: String(buffer: body))
     }
 }
 

@@ -54,8 +54,13 @@ public enum TestDatabase {
         let admin = try await PostgresConnection.connect(
             configuration: .init(unixSocketPath: cluster.socketPath, username: cluster.username, password: nil, database: "postgres"),
             id: 1, logger: logger)
-        defer { Task { try? await admin.close() } }
-        try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger)
+        do {
+            try await admin.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \"\(name)\""), logger: logger)
+        } catch {
+            try? await admin.close()
+            throw error
+        }
+        try await admin.close()
         return cluster.clientConfiguration(database: name)
     }
 
@@ -71,6 +76,8 @@ public enum TestDatabase {
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
             defer { group.cancelAll() }
+            // Let the pool start before the first lease, which it would otherwise log as a warning.
+            try await Task.sleep(for: .milliseconds(5))
             if !migrations.isEmpty {
                 try await SchemaMigrator(migrations: migrations, logger: logger).migrate(client)
             }

@@ -31,7 +31,7 @@ struct BenchCommand: AsyncParsableCommand {
         defer { location.shutDown(logger: logger) }
 
         let database = "evently_bench"
-        try await recreateDatabase(database, base: base, logger: logger)
+        try await Self.recreateDatabase(database, base: base, logger: logger)
         var benchConfiguration = base
         benchConfiguration.database = database
         benchConfiguration.options.maximumConnections = 24
@@ -88,7 +88,8 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    func recreateDatabase(_ name: String, base: PostgresClient.Configuration, logger: Logger) async throws {
+    /// Drops and creates `name` on the server of `base`, so every run starts from nothing.
+    static func recreateDatabase(_ name: String, base: PostgresClient.Configuration, logger: Logger) async throws {
         let admin = PostgresClient(configuration: base, backgroundLogger: logger)
         try await admin.whileRunning {
             try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)

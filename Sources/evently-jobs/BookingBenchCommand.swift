@@ -33,11 +33,7 @@ struct BookingBenchCommand: AsyncParsableCommand {
         let location = DatabaseLocation(config: config, logger: logger)
         let base = try location.prepare(config: config, logger: logger)
         defer { location.shutDown(logger: logger) }
-        let admin = PostgresClient(configuration: base, backgroundLogger: logger)
-        try await admin.whileRunning {
-            try await admin.query("DROP DATABASE IF EXISTS evently_bench_bookings WITH (FORCE)", logger: logger)
-            try await admin.query("CREATE DATABASE evently_bench_bookings", logger: logger)
-        }
+        try await BenchCommand.recreateDatabase("evently_bench_bookings", base: base, logger: logger)
         var clientConfiguration = base
         clientConfiguration.database = "evently_bench_bookings"
         clientConfiguration.options.maximumConnections = 24

@@ -116,8 +116,9 @@ extension JobClient {
                 """, logger: logger)
             for try await (queue, state, count) in recent.decode((String, String, Int).self) {
                 var status = entry(queue)
-                if let parsed = JobState(rawValue: state) { status.counts[parsed] = count }
-                if parsed(state) == .completed { status.completedRecently = count }
+                guard let parsed = JobState(rawValue: state) else { continue }
+                status.counts[parsed] = count
+                if parsed == .completed { status.completedRecently = count }
                 byQueue[queue] = status
             }
             let paused = try await connection.query("SELECT name, paused FROM evently_jobs.queues", logger: logger)
@@ -129,8 +130,6 @@ extension JobClient {
             return byQueue.values.sorted { $0.queue < $1.queue }
         }
     }
-
-    private func parsed(_ state: String) -> JobState? { JobState(rawValue: state) }
 
     /// Jobs matching the filters, newest first.
     public func list(state: JobState? = nil, kind: String? = nil, queue: String? = nil, limit: Int = 50) async throws -> [JobRecord] {

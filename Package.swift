@@ -27,6 +27,8 @@ let package = Package(
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.0"),
     ],
     targets: [
         .executableTarget(
@@ -72,17 +74,44 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            resources: [.embedInCode("Migrations/b0001_booking.sql")],
+            resources: [
+                .embedInCode("Migrations/b0001_booking.sql"),
+                .embedInCode("Migrations/b0002_reports.sql"),
+                .embedInCode("Migrations/b0003_reminders.sql"),
+            ],
             swiftSettings: strictSettings
         ),
         .target(
             name: "Workers",
             dependencies: [
-                "Queue", "BookingCore",
+                "Queue", "BookingCore", "CLibESMTP",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            // One file per notification template: its first line is the subject, then a blank
+            // line, then the plain-text body (swift-mustache).
+            resources: [
+                .embedInCode("Templates/booking_confirmed.mustache"),
+                .embedInCode("Templates/booking_cancelled.mustache"),
+                .embedInCode("Templates/waitlist_offer.mustache"),
+                .embedInCode("Templates/offer_lapsed.mustache"),
+                .embedInCode("Templates/reminder.mustache"),
+                .embedInCode("Templates/event_cancelled.mustache"),
+                .embedInCode("Templates/waitlist_booked.mustache"),
             ],
             swiftSettings: strictSettings
+        ),
+        // libesmtp (Debian libesmtp-dev), the SMTP client the email worker drives.
+        .systemLibrary(
+            name: "CLibESMTP",
+            pkgConfig: "libesmtp-1.0",
+            providers: [.apt(["libesmtp-dev"])]
         ),
         .target(
             name: "Scheduler",
@@ -103,8 +132,15 @@ let package = Package(
                 "Queue",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Tests/TestSupport",
+            resources: [
+                .copy("smtp_sink.py"),
+            ],
             swiftSettings: strictSettings
         ),
         .testTarget(
@@ -126,9 +162,21 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(
+            name: "WorkersTests",
+            dependencies: [
+                "Workers", "Queue", "BookingCore", "EventlyTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
             name: "EventlyJobsTests",
             dependencies: [
-                "evently-jobs", "Queue", "Scheduler", "EventlyTestSupport",
+                "evently-jobs", "Queue", "Scheduler", "Workers", "BookingCore", "EventlyTestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

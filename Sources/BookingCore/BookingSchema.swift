@@ -10,5 +10,7 @@ public enum BookingSchema {
     /// `(name, version, sql)` of every migration, ascending by version.
     public static let migrations: [(name: String, version: Int, sql: String)] = [
         (name: "booking", version: 1, sql: String(decoding: PackageResources.b0001_booking_sql, as: UTF8.self)),
+        (name: "reports", version: 2, sql: String(decoding: PackageResources.b0002_reports_sql, as: UTF8.self)),
+        (name: "reminders", version: 3, sql: String(decoding: PackageResources.b0003_reminders_sql, as: UTF8.self)),
     ]
 }

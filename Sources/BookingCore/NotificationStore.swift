@@ -169,6 +169,18 @@ public struct NotificationStore: Sendable {
             """, on: connection)
     }
 
+    /// Records the provider's report that a sent message never arrived. Only a sent row moves:
+    /// a late "failed" after "delivered" is ignored.
+    @discardableResult
+    public func markUndelivered(providerMessageID: String, error: String, now: Date,
+                                on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET status = 'failed', failed_at = \(now), last_error = \(error)
+            WHERE provider_message_id = \(providerMessageID) AND status = 'sent'
+            RETURNING id
+            """, on: connection)
+    }
+
     /// Records a failed delivery attempt with its error; returns whether the row moved.
     @discardableResult
     public func markFailed(id: UUID, error: String, now: Date, on connection: PostgresConnection) async throws -> Bool {
@@ -189,7 +201,65 @@ public struct NotificationStore: Sendable {
             """, on: connection)
     }
 
+    /// An in-app notification is delivered the moment it is stored in the user's inbox.
+    @discardableResult
+    public func markDelivered(id: UUID, now: Date, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET status = 'delivered', delivered_at = \(now)
+            WHERE id = \(id) AND status = 'queued'
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Keeps the error of an attempt that will be retried; the row stays queued.
+    @discardableResult
+    public func recordAttemptError(id: UUID, error: String, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET last_error = \(error)
+            WHERE id = \(id) AND status = 'queued'
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// A notification with the addresses its recipient has now, for a sender.
+    public func deliveryTarget(id: UUID, on connection: PostgresConnection) async throws -> DeliveryTarget? {
+        let notification = try await connection.firstRow(
+            "SELECT \(unescaped: Self.columns) FROM evently.notifications WHERE id = \(id)", logger: logger, Self.decode)
+        guard let notification else { return nil }
+        let contact = try await connection.firstRow(
+            "SELECT email, phone FROM evently.users WHERE id = \(notification.userID)",
+            logger: logger) { try $0.decode((String, String?).self) }
+        guard let (email, phone) = contact else { return nil }
+        return DeliveryTarget(notification: notification, email: email, phone: phone)
+    }
+
+    /// The phone numbers of `userIDs` that have one (for choosing channels).
+    public func phones(of userIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: String] {
+        guard !userIDs.isEmpty else { return [:] }
+        let rows = try await connection.rows(
+            "SELECT id, phone FROM evently.users WHERE id = ANY(\(userIDs)) AND phone IS NOT NULL",
+            logger: logger) { try $0.decode((UUID, String).self) }
+        return Dictionary(rows, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Deletes notifications created before `cutoff`, at most `limit` per call (oldest first);
+    /// returns how many went.
+    public func deleteCreated(before cutoff: Date, limit: Int = 5_000, on connection: PostgresConnection) async throws -> Int {
+        try await connection.rows("""
+            DELETE FROM evently.notifications WHERE id IN (
+                SELECT id FROM evently.notifications WHERE created_at < \(cutoff) ORDER BY created_at LIMIT \(limit))
+            RETURNING id
+            """, logger: logger) { try $0.decode(UUID.self) }.count
+    }
+
     private func transition(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Bool {
         try await connection.firstRow(query, logger: logger) { try $0.decode(UUID.self) } != nil
     }
+}
+
+/// A notification and where its user can be reached now.
+public struct DeliveryTarget: Sendable {
+    public var notification: UserNotification
+    public var email: String
+    public var phone: String?
 }

@@ -24,7 +24,7 @@ public enum NotificationTemplate: String, Sendable, Codable, CaseIterable, Hasha
             return RenderedMessage(
                 subject: "Booking confirmed: \(event)",
                 body: "You have \(seats(facts.quantity)) for \(event)\(place)\(when).\(reference)"
-                    + (facts.totalAmount.map { " Total paid: \($0)." } ?? ""))
+                    + (facts.totalAmount.map { " Total paid: \(Money.text($0))." } ?? ""))
         case .bookingCancelled:
             return RenderedMessage(
                 subject: "Booking cancelled: \(event)",
@@ -34,7 +34,7 @@ public enum NotificationTemplate: String, Sendable, Codable, CaseIterable, Hasha
             return RenderedMessage(
                 subject: "Seats are waiting for you: \(event)",
                 body: "We are holding \(seats(facts.offeredSeats)) for you for \(event)\(place)\(when)\(until)"
-                    + (facts.offeredAmount.map { ", total \($0)" } ?? "") + ". Accept the offer to book them.")
+                    + (facts.offeredAmount.map { ", total \(Money.text($0))" } ?? "") + ". Accept the offer to book them.")
         case .offerLapsed:
             return RenderedMessage(
                 subject: "Your waitlist offer expired: \(event)",
@@ -88,10 +88,10 @@ public struct NotificationFacts: Sendable, Equatable {
         fields["starts_at"] = startsAt?.formatted(.iso8601)
         fields["booking_reference"] = bookingReference
         fields["quantity"] = quantity.map(String.init)
-        fields["total_amount"] = totalAmount.map { "\($0)" }
+        fields["total_amount"] = totalAmount.map(Money.text)
         fields["offer_expires_at"] = offerExpiresAt?.formatted(.iso8601)
         fields["offered_seats"] = offeredSeats.map(String.init)
-        fields["offered_amount"] = offeredAmount.map { "\($0)" }
+        fields["offered_amount"] = offeredAmount.map(Money.text)
         return fields
     }
 }

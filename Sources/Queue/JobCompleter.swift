@@ -58,16 +58,34 @@ final class JobCompleter: Sendable {
         let completed = batch.filter { $0.newState == .completed && $0.errorJSON == nil }
         let others = batch.filter { !($0.newState == .completed && $0.errorJSON == nil) }
         var delay = Duration.milliseconds(50)
+        var failuresWhileStopping = 0
+        let client = self.client, logger = self.logger
         while true {
             do {
-                try await client.withConnection { connection in
-                    try await JobQueries.complete(completed, on: connection, logger: logger)
-                    try await JobQueries.finish(others, on: connection, logger: logger)
-                }
+                // Outcomes of finished work should be written even when we are being stopped by
+                // cancellation, so the write runs in a task that does not inherit it.
+                try await Task {
+                    try await client.withConnection { connection in
+                        try await JobQueries.complete(completed, on: connection, logger: logger)
+                        try await JobQueries.finish(others, on: connection, logger: logger)
+                    }
+                }.value
                 return
             } catch {
+                // Stopping, the retries are bounded (and cancelled, the sleep below returns at
+                // once: unbounded, this loop spun, logging millions of lines, when a test cancelled
+                // a daemon). Unwritten jobs keep their leases and are rescued later.
+                if Task.isCancelled || state.withLock({ $0.closed }) {
+                    failuresWhileStopping += 1
+                    if failuresWhileStopping >= 5 {
+                        logger.error("""
+                            giving up writing \(batch.count) job outcome(s) while stopping: \(readableDescription(of: error)); \
+                            their leases run out and another daemon takes them back
+                            """)
+                        return
+                    }
+                }
                 logger.warning("writing \(batch.count) job outcome(s) failed, retrying in \(delay): \(readableDescription(of: error))")
-                // Not cancellable on purpose: outcomes of finished work are written before we stop.
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }

@@ -61,7 +61,10 @@ public final class JobDaemon: Service, Sendable {
             "queues": "\(configuration.queues.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ","))",
             "worker": "\(configuration.workerName)",
         ])
-        async let completion: Void = completer.run()
+        // Not a child of ours: when this task is cancelled rather than shut down gracefully, the
+        // outcomes of the jobs it interrupts must still be written; finish() below ends it.
+        let completer = self.completer
+        async let completion: Void = Task { await completer.run() }.value
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { background in
                 background.addTask { await self.notifier.run() }

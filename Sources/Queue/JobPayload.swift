@@ -16,3 +16,10 @@ public enum JobControl: Error, Sendable, Equatable {
     /// Give up for good: the job is marked discarded with the reason recorded.
     case discard(reason: String)
 }
+
+/// A failure that knows when trying again makes sense, such as a provider's `Retry-After`.
+/// The attempt counts as failed like any other; only the delay before the next one changes
+/// (still at most an hour, so a wild header cannot park a job for days).
+public protocol RetryAfterHinting: Error {
+    var retryAfter: Duration? { get }
+}

@@ -220,7 +220,11 @@ final class QueueProducer: Sendable {
                 context.logger.warning("job failed on its last attempt and is discarded: \(message)")
             } else {
                 outcome.newState = .retryable
-                outcome.runAfter = settings.retryPolicy.delay(afterAttempt: job.attempt)
+                if let hinted = (error as? any RetryAfterHinting)?.retryAfter {
+                    outcome.runAfter = min(max(hinted, .zero), .seconds(3600))
+                } else {
+                    outcome.runAfter = settings.retryPolicy.delay(afterAttempt: job.attempt)
+                }
                 context.logger.info("job attempt failed, retrying in \(outcome.runAfter!): \(message)")
             }
             return outcome

@@ -1,3 +1,4 @@
+import Foundation
 import PostgresNIO
 import Queue
 
@@ -7,13 +8,22 @@ public enum WorkerCatalog {
     ///   - client: the pool workers use for their own queries.
     ///   - retention: how long finished jobs are kept by `queue.prune`.
     ///   - booking: offer window and pricing for the waitlist workers.
+    ///   - delivery: SMTP, SMS, reminder offsets and notification retention.
+    ///   - reports: where `report.build` writes CSV files.
     public static func makeRegistry(client: PostgresClient, retention: Duration,
-                                    booking: BookingSettings = BookingSettings()) throws -> WorkerRegistry {
+                                    booking: BookingSettings = BookingSettings(),
+                                    delivery: DeliverySettings = DeliverySettings(),
+                                    reports: ReportSettings = ReportSettings(directory: URL(fileURLWithPath: "reports"))) throws -> WorkerRegistry {
         var registry = WorkerRegistry()
         try DiagnosticWorkers.register(in: &registry)
         try registry.register(RetentionWorker(client: client, retention: retention))
         try registry.register(WaitlistPromotionWorker(client: client, settings: booking))
         try registry.register(WaitlistLapseWorker(client: client))
+        try registry.register(EmailSendWorker(client: client, settings: delivery.smtp))
+        try registry.register(SMSSendWorker(client: client, settings: delivery.sms))
+        try registry.register(ReminderScanWorker(client: client, offsets: delivery.reminderOffsets))
+        try registry.register(NotificationPruneWorker(client: client, retention: delivery.notificationRetention))
+        try registry.register(ReportBuildWorker(client: client, settings: reports))
         return registry
     }
 }

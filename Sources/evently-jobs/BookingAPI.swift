@@ -240,7 +240,13 @@ struct NotificationBody: Encodable {
     var eventID: UUID?
     var bookingID: UUID?
     var createdAt: Date
+    var sentAt: Date?
+    var deliveredAt: Date?
+    var failedAt: Date?
+    var skippedAt: Date?
     var readAt: Date?
+    /// Why the last delivery attempt failed or was skipped.
+    var lastError: String?
 
     init(_ notification: UserNotification) {
         id = notification.id
@@ -252,29 +258,23 @@ struct NotificationBody: Encodable {
         eventID = notification.eventID
         bookingID = notification.bookingID
         createdAt = notification.createdAt
+        sentAt = notification.sentAt
+        deliveredAt = notification.deliveredAt
+        failedAt = notification.failedAt
+        skippedAt = notification.skippedAt
         readAt = notification.readAt
+        lastError = notification.lastError
     }
 
     enum CodingKeys: String, CodingKey {
         case id, type, template, subject, body, status
         case eventID = "event_id", bookingID = "booking_id", createdAt = "created_at", readAt = "read_at"
+        case sentAt = "sent_at", deliveredAt = "delivered_at", failedAt = "failed_at", skippedAt = "skipped_at"
+        case lastError = "last_error"
     }
 }
 
-enum Money {
-    /// A decimal amount as text with two decimals, e.g. "49.90".
-    static func text(_ amount: Decimal) -> String {
-        var value = amount
-        var rounded = Decimal()
-        NSDecimalRound(&rounded, &value, 2, .bankers)
-        let formatter = NumberFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.minimumFractionDigits = 2
-        formatter.maximumFractionDigits = 2
-        formatter.usesGroupingSeparator = false
-        return formatter.string(from: rounded as NSDecimalNumber) ?? "\(rounded)"
-    }
-
+extension Money {
     /// Parses "49.90" (a string, so no binary floating point touches money).
     static func parse(_ text: String, field: String) throws -> Decimal {
         guard text.range(of: #"^[0-9]{1,10}(\.[0-9]{1,2})?$"#, options: .regularExpression) != nil,

@@ -32,7 +32,8 @@ struct Daemon: Sendable {
             try await migrator.migrate(client)
 
             var services: [any Service] = []
-            let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention, booking: config.booking)
+            let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention, booking: config.booking,
+                                                          delivery: config.delivery, reports: config.reports)
             services.append(JobDaemon(client: client, registry: registry, configuration: config.jobDaemonConfiguration, logger: logger))
             if config.scheduling.enabled {
                 services.append(Scheduler(schedules: config.scheduling.schedules, catchUp: config.scheduling.catchUp,
@@ -40,7 +41,7 @@ struct Daemon: Sendable {
             }
             if config.http.enabled {
                 let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake,
-                                        booking: config.booking, logger: logger)
+                                        booking: config.booking, sms: config.delivery.sms, logger: logger)
                 if config.intake.jwtSecret == nil {
                     logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET)")
                 }

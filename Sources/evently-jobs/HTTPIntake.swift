@@ -15,6 +15,7 @@ struct HTTPIntake: Sendable {
     let metrics: PrometheusCollectorRegistry
     let settings: JobsConfig.Intake
     let booking: BookingSettings
+    var sms = SMSSettings()
     let logger: Logger
     /// How long `/readyz` waits for the database before answering 503.
     var readinessTimeout: Duration = .seconds(2)
@@ -40,6 +41,8 @@ struct HTTPIntake: Sendable {
         BookingRoutes(api: bookingAPI).add(to: router)
         WaitlistRoutes(api: bookingAPI).add(to: router)
         AnalyticsRoutes(api: bookingAPI).add(to: router)
+        ReportRoutes(api: bookingAPI).add(to: router)
+        SMSWebhookRoutes(client: client, settings: sms, logger: logger).add(to: router)
         router.get("/healthz") { _, _ in
             Self.json(.ok, ["status": "ok"])
         }

@@ -62,11 +62,23 @@ struct JobsConfig: Sendable {
     var http = HTTP()
     var logLevel: Logger.Level = .info
     var queue = QueueRuntime()
-    var queues: [String: QueueSettings] = ["default": .init(concurrency: 10)]
+    var queues: [String: QueueSettings] = ["default": .init(concurrency: 10), NotificationDispatch.queue: .init(concurrency: 10)]
     var kinds: [String: KindSettings] = [:]
     var scheduling = ScheduleSettings()
     var intake = Intake()
     var booking = BookingSettings()
+    var delivery = DeliverySettings()
+    /// `[reports]`: the CSV folder (relative to the config file's folder) and the default period.
+    var reportsDirectory = "reports"
+    var reportPeriod = ReportPeriod.daily
+
+    /// Where `report.build` writes CSV files, as an absolute URL.
+    var reports: ReportSettings {
+        let base = URL(fileURLWithPath: sourcePath).deletingLastPathComponent()
+        let directory = reportsDirectory.hasPrefix("/") ? URL(fileURLWithPath: reportsDirectory)
+            : base.appendingPathComponent(reportsDirectory).standardizedFileURL
+        return ReportSettings(directory: directory, period: reportPeriod)
+    }
 
     /// The embedded cluster's folder as an absolute URL.
     var embeddedDirectoryURL: URL {
@@ -144,6 +156,14 @@ extension JobsConfig {
             queues[name] = QueueSettings(concurrency: concurrency)
         }
         scheduling = try reader.scheduleSettings()
+        delivery = try reader.deliverySettings()
+        reportsDirectory = try reader.string("reports", "directory") ?? reportsDirectory
+        if let period = try reader.string("reports", "period") {
+            guard let parsed = ReportPeriod(rawValue: period) else {
+                throw reader.error("reports", "period", "must be \"daily\" or \"hourly\", found \"\(period)\"")
+            }
+            reportPeriod = parsed
+        }
         for name in reader.subsections(of: "kind") {
             kinds[name] = KindSettings(timeout: try reader.duration("kind.\(name)", "timeout"))
         }
@@ -187,6 +207,7 @@ extension JobsConfig {
             }
             logLevel = parsed
         }
+        try applyDeliveryEnvironment(environment)
     }
 }
 

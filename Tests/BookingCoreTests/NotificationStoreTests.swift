@@ -52,7 +52,7 @@ import Testing
             #expect(row.content["subject"] == "Booking confirmed: Jazz Night")
             #expect(row.content["booking_reference"] == outcome.booking.reference)
             #expect(row.content["quantity"] == "2")
-            #expect(row.content["total_amount"] == "24")
+            #expect(row.content["total_amount"] == "24.00")
             #expect(row.content["body"]?.contains(outcome.booking.reference) == true)
 
             let again = try await f.tx {

@@ -94,7 +94,8 @@ import Testing
             }
             let ids = Set(replies.filter { $0.status == 201 }.compactMap { $0.json["id"] as? String })
             #expect(ids.count == 1, "every success is the same booking")
-            #expect(replies.allSatisfy { $0.status == 201 || ($0.status == 409 && $0.errorCode == "idempotency_key_in_flight") })
+            #expect(replies.allSatisfy { $0.status == 201 || ($0.status == 409 && $0.errorCode == "idempotency_key_in_flight") },
+                    "\(replies.map { "\($0.status) \($0.errorCode ?? "")" })")
             let mine = try await intake.send("GET", "/v1/bookings", token: user)
             #expect((try JSONSerialization.jsonObject(with: Data(mine.body.utf8)) as? [Any])?.count == 1)
             let replay = try await book(intake, token: user, event: event, quantity: 2, key: key)

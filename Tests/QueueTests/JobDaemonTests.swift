@@ -367,6 +367,29 @@ import Testing
         }
     }
 
+    /// A daemon stopped by cancelling its task (as a task group does) still writes the outcome
+    /// of the work it has and returns. Its completer used to spin on CancellationError here,
+    /// logging without pause and never returning.
+    @Test func cancellingTheDaemonTaskWritesOutcomesAndReturns() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let jobs = JobClient(client: client, logger: logger)
+            let id = try await jobs.enqueue(NewJob(kind: "diag.sleep", argsJSON: #"{"ms": 400}"#)).id
+            let daemon = QT.daemon(client, registry: try QT.registry(), configuration: QT.configuration())
+            let running = Task { try await daemon.run() }
+            try await QT.waitForState(id, .running, on: client)
+            running.cancel()
+            let returned = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask { _ = await running.result; return true }
+                group.addTask { try await Task.sleep(for: .seconds(15)); return false }
+                defer { group.cancelAll() }
+                return try await group.next() ?? false
+            }
+            #expect(returned, "the daemon returned after its task was cancelled")
+            let row = try await QT.row(id, on: client)
+            #expect(row.state != "running", "the interrupted job's outcome was written (\(row.state))")
+        }
+    }
+
     @Test func daemonRunsOnlyItsQueues() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
             let jobs = JobClient(client: client, logger: logger)

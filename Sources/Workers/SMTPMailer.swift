@@ -1,0 +1,224 @@
+import CLibESMTP
+import Foundation
+import NIOPosix
+
+/// One message for one recipient, as the SMTP server will see it.
+public struct OutgoingMail: Sendable, Equatable {
+    /// Envelope sender and recipient: bare addresses.
+    public var sender: String
+    public var recipient: String
+    /// The whole RFC 5322 message: headers, a blank line, the body.
+    public var message: String
+
+    public init(sender: String, recipient: String, message: String) {
+        self.sender = sender
+        self.recipient = recipient
+        self.message = message
+    }
+}
+
+/// Why a message did not go out, sorted by what to do about it.
+public enum SMTPDeliveryError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// No session: the server is down, unreachable, too slow, or TLS could not start. Try later.
+    case connection(String)
+    /// A 4xx reply: the server asks us to try later.
+    case temporary(code: Int, reply: String)
+    /// A 5xx reply: the recipient (or our sender, or our credentials) is refused for good.
+    case permanent(code: Int, reply: String)
+
+    public var isPermanent: Bool {
+        if case .permanent = self { return true }
+        return false
+    }
+
+    public var description: String {
+        switch self {
+        case .connection(let message): "SMTP connection failed: \(message)"
+        case .temporary(let code, let reply): "SMTP \(code) (temporary): \(reply)"
+        case .permanent(let code, let reply): "SMTP \(code) (permanent): \(reply)"
+        }
+    }
+}
+
+/// Sends mail through libesmtp. libesmtp blocks for the whole session, so every session runs
+/// on NIO's blocking thread pool, never on the concurrency executor.
+public struct SMTPMailer: Sendable {
+    public let settings: SMTPSettings
+    let threadPool: NIOThreadPool
+
+    public init(settings: SMTPSettings, threadPool: NIOThreadPool = .singleton) {
+        self.settings = settings
+        self.threadPool = threadPool
+    }
+
+    public func send(_ mail: OutgoingMail) async throws(SMTPDeliveryError) {
+        let settings = self.settings
+        let result: Result<Void, SMTPDeliveryError>
+        do {
+            result = try await threadPool.runIfActive { Self.sendBlocking(mail, settings: settings) }
+        } catch {
+            result = .failure(.connection("the mail thread pool is not running: \(error)"))
+        }
+        try result.get()
+    }
+
+    /// libesmtp's SASL client keeps process-wide state; it is set up once.
+    private static let saslReady: Bool = {
+        auth_client_init()
+        return true
+    }()
+
+    static func sendBlocking(_ mail: OutgoingMail, settings: SMTPSettings) -> Result<Void, SMTPDeliveryError> {
+        guard let host = settings.host else { return .failure(.connection("no SMTP host is configured")) }
+        var relay: ImplicitTLSRelay?
+        var server = "\(host.contains(":") ? "[\(host)]" : host):\(settings.port)"
+        if settings.security == .tls {
+            do {
+                let started = try ImplicitTLSRelay.start(host: host, port: settings.port, caFile: settings.caFile,
+                                                         timeout: settings.timeout)
+                relay = started
+                server = "127.0.0.1:\(started.port)"
+            } catch {
+                return .failure(.connection("TLS to \(host):\(settings.port) failed: \(error)"))
+            }
+        }
+        defer { relay?.stop() }
+
+        guard let session = smtp_create_session() else { return .failure(.connection("libesmtp could not create a session")) }
+        defer { smtp_destroy_session(session) }
+        smtp_set_server(session, server)
+
+        // libesmtp defaults to the RFC 2822 minimums (minutes); a wrong password was seen to
+        // hang for five of them. One bound for every phase, and the override flag to allow it.
+        let seconds = max(1, Int(settings.timeout.components.seconds))
+        for phase in [Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA, Timeout_TRANSFER, Timeout_DATA2] {
+            smtp_set_timeout(session, Int32(phase.rawValue) | Int32(Timeout_OVERRIDE_RFC2822_MINIMUM), seconds)
+        }
+
+        var tlsContext: OpaquePointer?
+        defer { if let tlsContext { SSL_CTX_free(tlsContext) } }
+        switch settings.security {
+        case .off, .tls:
+            smtp_starttls_enable(session, Starttls_DISABLED)
+        case .opportunistic, .starttls:
+            smtp_starttls_enable(session, settings.security == .starttls ? Starttls_REQUIRED : Starttls_ENABLED)
+            // Without a context of our own libesmtp reads certificates from $HOME/.authenticate.
+            tlsContext = settings.caFile.withOptionalCString { evently_smtp_tls_context($0) }
+            guard let tlsContext else {
+                return .failure(.connection("cannot load the TLS trust store\(settings.caFile.map { " \($0)" } ?? "")"))
+            }
+            smtp_starttls_set_ctx(session, tlsContext)
+        }
+
+        var credentials: Credentials?
+        var authContext: auth_context_t?
+        defer {
+            if let authContext { auth_destroy_context(authContext) }
+            credentials?.free()
+        }
+        if let user = settings.user {
+            _ = saslReady
+            let stored = Credentials(user: user, password: settings.password ?? "")
+            credentials = stored
+            authContext = auth_create_context()
+            guard let authContext else { return .failure(.connection("libesmtp could not create an AUTH context")) }
+            // PLAIN and LOGIN send the password as it is; allow them (the operator chose the
+            // transport; with `off` that is their call, e.g. a loopback relay).
+            auth_set_mechanism_flags(authContext, UInt32(AUTH_PLUGIN_PLAIN), 0)
+            auth_set_interact_cb(authContext, { request, result, fields, arg in
+                guard let request, let result, let arg else { return 0 }
+                let credentials = arg.assumingMemoryBound(to: Credentials.Storage.self).pointee
+                for index in 0..<Int(fields) {
+                    let flags = request[index].flags
+                    if flags & UInt32(AUTH_USER) != 0 {
+                        result[index] = credentials.user
+                    } else if flags & UInt32(AUTH_PASS) != 0 {
+                        result[index] = credentials.password
+                    } else {
+                        return 0
+                    }
+                }
+                return 1
+            }, stored.pointer)
+            smtp_auth_set_context(session, authContext)
+        }
+
+        guard let message = smtp_add_message(session) else { return .failure(.connection("libesmtp could not add a message")) }
+        smtp_set_reverse_path(message, mail.sender)
+        guard let recipient = smtp_add_recipient(message, mail.recipient) else {
+            return .failure(.permanent(code: 0, reply: "libesmtp refused the recipient address \(mail.recipient)"))
+        }
+        // libesmtp reads the text while the session runs: it must outlive smtp_start_session.
+        guard let text = strdup(Self.crlf(mail.message)) else { return .failure(.connection("out of memory")) }
+        defer { Foundation.free(text) }
+        evently_smtp_set_message_str(message, text)
+
+        if smtp_start_session(session) == 0 {
+            return .failure(.connection(Self.libesmtpError()))
+        }
+        return Self.outcome(message: message, recipient: recipient)
+    }
+
+    /// Reads the replies libesmtp recorded: the transfer, the MAIL FROM, then the RCPT TO.
+    static func outcome(message: smtp_message_t, recipient: smtp_recipient_t) -> Result<Void, SMTPDeliveryError> {
+        func reply(_ status: UnsafePointer<smtp_status_t>?) -> (code: Int, text: String)? {
+            guard let status, status.pointee.code != 0 else { return nil }
+            let text = status.pointee.text.map { String(cString: $0) } ?? ""
+            return (Int(status.pointee.code), text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let transfer = reply(smtp_message_transfer_status(message))
+        if let transfer, (200..<300).contains(transfer.code) { return .success(()) }
+        // The most specific refusal wins: the recipient's, then the sender's, then the transfer's.
+        for candidate in [reply(smtp_recipient_status(recipient)), reply(smtp_reverse_path_status(message)), transfer] {
+            guard let (code, text) = candidate, code >= 400 else { continue }
+            return code >= 500 ? .failure(.permanent(code: code, reply: text)) : .failure(.temporary(code: code, reply: text))
+        }
+        // No reply was refused, yet nothing was sent: the session ended early (STARTTLS missing,
+        // AUTH failing on every mechanism, a dropped connection).
+        let reason = smtp_errno() != 0 ? Self.libesmtpError() : "the server ended the session before the message was sent"
+        return .failure(.connection(reason))
+    }
+
+    static func libesmtpError() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let code = smtp_errno()
+        guard let text = smtp_strerror(code, &buffer, buffer.count) else { return "libesmtp error \(code)" }
+        return String(cString: text)
+    }
+
+    /// SMTP lines end in CRLF whatever the template used.
+    static func crlf(_ text: String) -> String {
+        text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+    }
+
+    /// User and password as C strings for libesmtp's callback, freed after the session.
+    final class Credentials {
+        struct Storage {
+            var user: UnsafeMutablePointer<CChar>?
+            var password: UnsafeMutablePointer<CChar>?
+        }
+
+        let pointer: UnsafeMutablePointer<Storage>
+
+        init(user: String, password: String) {
+            pointer = .allocate(capacity: 1)
+            pointer.initialize(to: Storage(user: strdup(user), password: strdup(password)))
+        }
+
+        func free() {
+            Foundation.free(pointer.pointee.user)
+            Foundation.free(pointer.pointee.password)
+            pointer.deinitialize(count: 1)
+            pointer.deallocate()
+        }
+    }
+}
+
+extension Optional where Wrapped == String {
+    func withOptionalCString<Result>(_ body: (UnsafePointer<CChar>?) -> Result) -> Result {
+        switch self {
+        case .some(let text): text.withCString(body)
+        case .none: body(nil)
+        }
+    }
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env python3
+"""An SMTP server for evently-jobs tests, built on aiosmtpd (1.4.6).
+
+It accepts mail on 127.0.0.1 and appends every accepted message to a spool file as one JSON
+line: {"mail_from": ..., "rcpt_tos": [...], "data": "...", "auth_user": ... or null}.
+
+Options:
+  --port 0|N                  port to listen on; 0 picks a free one
+  --spool FILE                where accepted messages are appended (JSON lines)
+  --auth-user U --auth-password P
+                              offer AUTH PLAIN/LOGIN without TLS and require it: MAIL before a
+                              successful AUTH gets 530, a wrong password gets 535
+  --reject-rcpt-domain D      RCPT TO an address at domain D gets 550 5.1.1
+  --tempfail-count N          the first N DATA commands get 451 4.3.0
+  --exit-on-stdin-eof         also stop when stdin reaches end of file (the parent holds the
+                              pipe's other end, so the server dies with its parent)
+
+Once listening it prints exactly one line "READY <port>" to stdout, and it runs until SIGTERM
+(or SIGINT).
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import warnings
+
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+HOST = "127.0.0.1"
+
+
+class SinkHandler:
+    def __init__(self, spool, reject_domain, tempfail_count):
+        self.spool = spool
+        self.reject_domain = reject_domain.lower() if reject_domain else None
+        self.tempfail_remaining = tempfail_count
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        domain = address.rpartition("@")[2].lower()
+        if self.reject_domain is not None and domain == self.reject_domain:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.tempfail_remaining > 0:
+            self.tempfail_remaining -= 1
+            return "451 4.3.0 try again later"
+        content = envelope.content
+        if isinstance(content, bytes):
+            content = content.decode("utf-8", errors="replace")
+        auth_user = None
+        if session.authenticated and isinstance(session.auth_data, LoginPassword):
+            auth_user = session.auth_data.login.decode("utf-8", errors="replace")
+        record = {
+            "mail_from": envelope.mail_from,
+            "rcpt_tos": list(envelope.rcpt_tos),
+            "data": content,
+            "auth_user": auth_user,
+        }
+        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        # One write of the whole line to a file opened for appending: a reader sees either
+        # nothing or the complete line (it ignores a last line without its newline).
+        fd = os.open(self.spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+        finally:
+            os.close(fd)
+        return "250 2.0.0 Message accepted for delivery"
+
+
+def make_authenticator(user, password):
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        if (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == user.encode("utf-8")
+            and auth_data.password == password.encode("utf-8")
+        ):
+            return AuthResult(success=True, auth_data=auth_data)
+        return AuthResult(success=False, handled=False)
+
+    return authenticator
+
+
+def parse_arguments():
+    parser = argparse.ArgumentParser(description="SMTP sink for evently-jobs tests")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--spool", required=True)
+    parser.add_argument("--auth-user")
+    parser.add_argument("--auth-password")
+    parser.add_argument("--reject-rcpt-domain")
+    parser.add_argument("--tempfail-count", type=int, default=0)
+    parser.add_argument("--exit-on-stdin-eof", action="store_true")
+    arguments = parser.parse_args()
+    if (arguments.auth_user is None) != (arguments.auth_password is None):
+        parser.error("--auth-user and --auth-password go together")
+    return arguments
+
+
+async def serve(arguments):
+    loop = asyncio.get_running_loop()
+    handler = SinkHandler(arguments.spool, arguments.reject_rcpt_domain, arguments.tempfail_count)
+    options = {
+        # A fixed name: the default, socket.getfqdn(), may wait on DNS.
+        "hostname": "evently-smtp-sink",
+        "ident": "evently smtp sink",
+        "enable_SMTPUTF8": True,
+    }
+    if arguments.auth_user is not None:
+        options.update(
+            authenticator=make_authenticator(arguments.auth_user, arguments.auth_password),
+            auth_required=True,
+            auth_require_tls=False,
+        )
+
+    def factory():
+        return SMTP(handler, loop=loop, **options)
+
+    server = await loop.create_server(factory, host=HOST, port=arguments.port, reuse_address=True)
+    port = server.sockets[0].getsockname()[1]
+
+    stopped = asyncio.Event()
+    # A parent that spawned us from a thread blocking signals would pass that mask on.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopped.set)
+    if arguments.exit_on_stdin_eof:
+        def on_stdin():
+            try:
+                chunk = os.read(sys.stdin.fileno(), 4096)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                loop.remove_reader(sys.stdin.fileno())
+                stopped.set()
+
+        loop.add_reader(sys.stdin.fileno(), on_stdin)
+
+    sys.stdout.write(f"READY {port}\n")
+    sys.stdout.flush()
+
+    await stopped.wait()
+    server.close()
+    # Do not wait for open client connections (wait_closed would, in newer Pythons).
+
+
+def main():
+    arguments = parse_arguments()
+    # aiosmtpd warns on every start when AUTH is allowed without TLS, and on every login
+    # (deprecated Session.login_data); both are expected here.
+    warnings.filterwarnings("ignore", message="Requiring AUTH while not requiring TLS")
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="smtp_sink: %(levelname)s %(message)s")
+    logging.getLogger("mail.log").setLevel(logging.ERROR)
+    try:
+        asyncio.run(serve(arguments))
+    except OSError as error:
+        print(f"smtp_sink: cannot listen on {HOST}:{arguments.port}: {error}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,179 @@
+import BookingCore
+import EventlyTestSupport
+import Foundation
+import Queue
+import Testing
+@testable import Workers
+
+/// `email.send` against a real SMTP server (aiosmtpd) on loopback, driven by a real daemon.
+@Suite struct EmailDeliveryTests {
+    @Test func aBookingSendsOneConfirmationEmailWithItsReferenceAndAmount() async throws {
+        let smtp = try await SMTPTestServer.start()
+        defer { smtp.stop() }
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user("ann")
+            let event = try await f.event(price: 25)
+            try await f.withDaemon(delivery: DeliveryFixture.smtp(smtp)) {
+                let booking = try await f.book(ann, event, quantity: 3)
+                let mails = try await smtp.waitForMessages(count: 1)
+                try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
+
+                #expect(mails.count == 1)
+                let mail = try #require(mails.first)
+                #expect(mail.recipients == [ann.email])
+                #expect(mail.from == "tickets@evently.example")
+                #expect(mail.subject == "Booking confirmed: Night Concert (\(booking.reference))")
+                #expect(mail.body.contains("Reference: \(booking.reference)"))
+                #expect(mail.body.contains("Total:     75.00"))
+                #expect(mail.body.contains("Seats:     3"))
+
+                let rows = try await f.notifications(of: ann)
+                let email = try #require(rows[.email]?.first)
+                #expect(email.status == .sent)
+                #expect(email.sentAt != nil)
+                #expect(email.providerMessageID == mail.header("Message-ID"))
+                #expect(rows[.inApp]?.first?.status == .delivered)
+                // No phone number on the token: no SMS row at all.
+                #expect(rows[.sms] == nil)
+
+                // The same job again (an operator retry, a re-run after a crash) sends nothing more.
+                _ = try await f.tx { try await JobClient.enqueue(try NewJob(EmailSendWorker.Payload(notificationID: email.id)), on: $0, logger: DeliveryFixture.logger) }
+                try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
+                #expect(try smtp.messages().count == 1)
+            }
+        }
+    }
+
+    @Test func aWrongAuthPasswordFailsTheNotificationWithTheServersReply() async throws {
+        let smtp = try await SMTPTestServer.start(authUser: "evently", authPassword: "right-password")
+        defer { smtp.stop() }
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user()
+            let event = try await f.event()
+            try await f.withDaemon(delivery: DeliveryFixture.smtp(smtp, user: "evently", password: "wrong-password")) {
+                try await f.book(ann, event, quantity: 1)
+                try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
+                let email = try #require(try await f.notifications(of: ann)[.email]?.first)
+                #expect(email.status == .failed)
+                let error = try #require(email.lastError)
+                #expect(error.contains("53"), "the SMTP reply code is recorded: \(error)")
+                let jobs = try await f.jobs(EmailSendWorker.Payload.kind)
+                #expect(jobs.map(\.state) == ["discarded"])
+                #expect(jobs.first?.attempt == 1, "a refusal for good is not retried")
+                #expect(try smtp.messages().isEmpty)
+            }
+        }
+    }
+
+    @Test func theRightAuthPasswordSends() async throws {
+        let smtp = try await SMTPTestServer.start(authUser: "evently", authPassword: "right-password")
+        defer { smtp.stop() }
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user()
+            let event = try await f.event()
+            try await f.withDaemon(delivery: DeliveryFixture.smtp(smtp, user: "evently", password: "right-password")) {
+                try await f.book(ann, event, quantity: 1)
+                let mails = try await smtp.waitForMessages(count: 1)
+                #expect(mails.first?.authenticatedUser == "evently")
+            }
+        }
+    }
+
+    @Test func aServerThatIsDownIsRetriedUntilItIsBack() async throws {
+        // Learn a free port from a server, stop it, and bring one back on that port later.
+        let probe = try await SMTPTestServer.start()
+        let port = probe.port
+        probe.stop()
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user()
+            let event = try await f.event()
+            var delivery = DeliveryFixture.smtp(probe)
+            delivery.smtp.port = port
+            try await f.withDaemon(delivery: delivery) {
+                try await f.book(ann, event, quantity: 2)
+                try await f.waitUntil("a failed attempt to be recorded") {
+                    try await f.notifications(of: ann)[.email]?.first?.lastError != nil
+                }
+                let whileDown = try #require(try await f.notifications(of: ann)[.email]?.first)
+                #expect(whileDown.status == .queued, "a connection failure keeps the notification queued for a retry")
+                #expect(whileDown.lastError?.contains("connection") == true, "\(whileDown.lastError ?? "")")
+
+                let smtp = try await SMTPTestServer.start(port: port)
+                defer { smtp.stop() }
+                let mails = try await smtp.waitForMessages(count: 1)
+                try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
+                #expect(mails.count == 1)
+                #expect(try await f.notifications(of: ann)[.email]?.first?.status == .sent)
+                let job = try #require(try await f.jobs(EmailSendWorker.Payload.kind).first)
+                #expect(job.state == "completed")
+                #expect(job.attempt >= 2)
+            }
+        }
+    }
+
+    @Test func aTemporaryRefusalIsRetriedAndAPermanentOneIsNot() async throws {
+        let smtp = try await SMTPTestServer.start(rejectRecipientDomain: "gone.example", tempfailCount: 1)
+        defer { smtp.stop() }
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user()
+            let gone = try await f.tx {
+                try await UserStore(logger: DeliveryFixture.logger).upsert(
+                    UserClaims(id: UUID(), email: "nobody@gone.example", role: .user), now: Date(), on: $0)
+            }
+            let event = try await f.event()
+            try await f.withDaemon(delivery: DeliveryFixture.smtp(smtp)) {
+                try await f.book(ann, event, quantity: 1)
+                let mails = try await smtp.waitForMessages(count: 1)
+                try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
+                #expect(mails.map(\.recipients) == [[ann.email]])
+                let annJob = try #require(try await f.jobs(EmailSendWorker.Payload.kind).first)
+                #expect(annJob.state == "completed")
+                #expect(annJob.attempt == 2, "the 451 is retried once")
+                #expect(annJob.errors.contains("451"))
+
+                try await f.book(gone, event, quantity: 1)
+                try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
+                let refused = try #require(try await f.notifications(of: gone)[.email]?.first)
+                #expect(refused.status == .failed)
+                #expect(refused.lastError?.contains("550") == true)
+                let goneJob = try #require(try await f.jobs(EmailSendWorker.Payload.kind).last)
+                #expect(goneJob.state == "discarded")
+                #expect(goneJob.attempt == 1)
+                #expect(try smtp.messages().count == 1)
+            }
+        }
+    }
+
+    @Test func withNoSMTPHostEmailIsSkippedWithAReason() async throws {
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user()
+            let event = try await f.event()
+            try await f.withDaemon(delivery: DeliverySettings()) {
+                try await f.book(ann, event, quantity: 1)
+                try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
+                let email = try #require(try await f.notifications(of: ann)[.email]?.first)
+                #expect(email.status == .skipped)
+                #expect(email.lastError?.contains("no SMTP host") == true)
+                #expect(try await f.jobs(EmailSendWorker.Payload.kind).map(\.state) == ["completed"])
+            }
+        }
+    }
+
+    @Test func everyTemplateRendersASubjectAndABody() throws {
+        let composer = try EmailComposer()
+        for template in NotificationTemplate.allCases {
+            let notification = UserNotification(
+                id: UUID(), userID: UUID(), type: .email, template: template.rawValue,
+                content: ["event_name": "Jazz & Blues <live>", "venue": "Club", "starts_at": "2026-12-24T19:30:00Z",
+                          "booking_reference": "EVT20261224000001", "quantity": "2", "total_amount": "50.00",
+                          "offer_expires_at": "2026-12-20T10:15:00Z", "offered_seats": "2", "offered_amount": "50.00"],
+                channels: [.email], status: .queued, eventID: nil, bookingID: nil, providerMessageID: nil, lastError: nil,
+                dedupeKey: nil, createdAt: Date(), sentAt: nil, deliveredAt: nil, failedAt: nil, readAt: nil, skippedAt: nil)
+            let rendered = composer.render(notification)
+            #expect(rendered.subject.contains("Jazz & Blues <live>"), "\(template): plain text is not HTML-escaped")
+            #expect(!rendered.subject.contains("\n"))
+            #expect(rendered.body.contains("2026-12-24 19:30 UTC"), "\(template): \(rendered.body)")
+            if template == .waitlistOffer { #expect(rendered.body.contains("2026-12-20 10:15 UTC")) }
+        }
+    }
+}

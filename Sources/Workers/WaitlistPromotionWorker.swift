@@ -5,7 +5,8 @@ import PostgresNIO
 import Queue
 
 /// `waitlist.promote`: seats of an event were freed; offer them (or book them) to the waitlist
-/// in order, and notify who got them, in one transaction.
+/// in order, and notify who got them, in one transaction with the job's own completion (a
+/// crash leaves neither; an attempt that lost its job to a rescue or a cancel rolls back).
 public struct WaitlistPromotionWorker: JobWorker {
     public struct Payload: JobPayload {
         public static let kind = "waitlist.promote"
@@ -31,6 +32,8 @@ public struct WaitlistPromotionWorker: JobWorker {
                 let outcome = try await WaitlistStore(logger: logger).promote(
                     eventID: payload.eventID, now: now, offerWindow: settings.offerWindow, pricing: settings.pricing, on: connection)
                 try await FollowUpJobs(logger: logger).apply(outcome.followUps, now: now, on: connection)
+                // Database-only work: the offers and this job's completion commit together.
+                try await context.complete(on: connection)
                 return outcome.value.count
             }
         }
@@ -61,6 +64,7 @@ public struct WaitlistLapseWorker: JobWorker {
                 let lapsed = try await store.lapseExpiredOffers(now: now, on: connection)
                 let expired = try await store.expireEntries(now: now, on: connection)
                 try await FollowUpJobs(logger: logger).apply(lapsed.followUps + expired.followUps, now: now, on: connection)
+                try await context.complete(on: connection)
                 return (lapsed.value.count, expired.value.count)
             }
         }

@@ -1,7 +1,9 @@
+import BookingCore
 import Foundation
 import PostgresNIO
 import Scheduler
 import Testing
+import Workers
 @testable import evently_jobs
 
 @Suite struct JobsConfigTests {
@@ -147,5 +149,298 @@ import Testing
         } catch {
             #expect(error.description == message)
         }
+    }
+}
+
+// MARK: - Delivery ([smtp], [sms], [notifications]) and [reports]
+
+extension JobsConfigTests {
+    var shippedPath: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../jobs.conf").standardizedFileURL.path
+    }
+
+    /// The error `text` (plus `environment`) is refused with, failing the test when it loads.
+    func refusal(_ text: String, environment: [String: String] = [:],
+                 sourceLocation: SourceLocation = #_sourceLocation) -> ConfigError? {
+        let found = error(text, environment: environment)
+        if found == nil { Issue.record("expected the configuration to be refused", sourceLocation: sourceLocation) }
+        return found
+    }
+
+    @Test func shippedConfigurationConfiguresDeliveryReportsAndSchedules() throws {
+        let config = try JobsConfig.load(path: shippedPath, environment: [:])
+        let smtp = config.delivery.smtp
+        #expect(smtp.host == nil, "email is off until a host is configured")
+        #expect(!smtp.isEnabled)
+        #expect(smtp.port == 587)
+        #expect(smtp.security == .starttls)
+        #expect(smtp.user == nil && smtp.password == nil)
+        #expect(smtp.from == "Evently <no-reply@evently.invalid>")
+        #expect(smtp.timeout == .seconds(30))
+        #expect(smtp.caFile == nil)
+        #expect(config.delivery.sms.url == nil && !config.delivery.sms.isEnabled)
+        #expect(config.delivery.sms.timeout == .seconds(10))
+        #expect(config.delivery.reminderOffsets == [.seconds(86_400), .seconds(3_600)])
+        #expect(config.delivery.notificationRetention == .seconds(90 * 86_400))
+
+        let folder = URL(fileURLWithPath: shippedPath).deletingLastPathComponent().path
+        #expect(config.reports.directory.path == folder + "/reports")
+        #expect(config.reports.period == .daily)
+
+        let kinds = Dictionary(uniqueKeysWithValues: config.scheduling.schedules.map { ($0.name, $0.kind) })
+        #expect(kinds["reminders"] == "reminders.scan")
+        #expect(kinds["notifications_prune"] == "notifications.prune")
+        #expect(kinds["daily_report"] == "report.build")
+        #expect(config.queues["notifications"]?.concurrency == 10)
+    }
+
+    @Test func smtpSectionIsRead() throws {
+        let config = try parse("""
+            [smtp]
+            host = "smtp.example.com"
+            port = 2525
+            tls = "opportunistic"
+            user = "evently"
+            password = "s3cret"
+            from = "Tickets <tickets@example.com>"
+            timeout = 45s
+            ca_file = "/etc/ssl/private-ca.pem"
+            """)
+        let smtp = config.delivery.smtp
+        #expect(smtp.host == "smtp.example.com")
+        #expect(smtp.isEnabled)
+        #expect(smtp.port == 2525)
+        #expect(smtp.security == .opportunistic)
+        #expect(smtp.user == "evently")
+        #expect(smtp.password == "s3cret")
+        #expect(smtp.from == "Tickets <tickets@example.com>")
+        #expect(smtp.timeout == .seconds(45))
+        #expect(smtp.caFile == "/etc/ssl/private-ca.pem")
+    }
+
+    @Test(arguments: SMTPSecurity.allCases)
+    func everySMTPSecurityIsAccepted(security: SMTPSecurity) throws {
+        let config = try parse("[smtp]\ntls = \"\(security.rawValue)\"")
+        #expect(config.delivery.smtp.security == security)
+    }
+
+    @Test func bogusSMTPTLSNamesKeyLineAndAllowedValues() throws {
+        let error = try #require(refusal("[smtp]\nhost = \"smtp.example.com\"\n\ntls = \"bogus\""))
+        #expect(error.file == "jobs.conf")
+        #expect(error.line == 4)
+        #expect(error.key == "smtp.tls")
+        for allowed in ["off", "opportunistic", "starttls", "tls"] {
+            #expect(error.message.contains(allowed), "lists \(allowed)")
+        }
+        #expect(error.message.contains("\"bogus\""))
+        #expect(error.description == "jobs.conf:4: smtp.tls: must be one of off, opportunistic, starttls, tls, found \"bogus\"")
+    }
+
+    @Test func smtpUserWithoutPasswordIsRefused() throws {
+        let error = try #require(refusal("[smtp]\nhost = \"smtp.example.com\"\nuser = \"evently\""))
+        #expect(error.key == "smtp.user")
+        #expect(error.line == 3)
+        #expect(error.message.contains("password"))
+    }
+
+    @Test func smtpFromMustBeAnAddress() throws {
+        let error = try #require(refusal("[smtp]\nfrom = \"not an address\""))
+        #expect(error.key == "smtp.from")
+        #expect(error.line == 2)
+        #expect(error.message.contains("\"not an address\""))
+        // A bare address is fine too.
+        #expect(try parse("[smtp]\nfrom = \"tickets@example.com\"").delivery.smtp.from == "tickets@example.com")
+    }
+
+    @Test func smtpUnknownKeyIsRefusedWithItsLine() throws {
+        let error = try #require(refusal("[smtp]\nport = 25\nhots = \"x\""))
+        #expect(error.description == "jobs.conf:3: smtp.hots: unknown key")
+    }
+
+    @Test func smtpPortOutOfRangeIsRefused() throws {
+        let error = try #require(refusal("[smtp]\nport = 0"))
+        #expect(error.description == "jobs.conf:2: smtp.port: must be between 1 and 65535, found 0")
+    }
+
+    @Test func smsSectionIsRead() throws {
+        let config = try parse("""
+            [sms]
+            url = "https://sms.example.com/v1/messages"
+            from = "EVENTLY"
+            secret = "shared-signing-secret"
+            timeout = 5s
+            """)
+        let sms = config.delivery.sms
+        #expect(sms.url == "https://sms.example.com/v1/messages")
+        #expect(sms.isEnabled)
+        #expect(sms.from == "EVENTLY")
+        #expect(sms.secret == "shared-signing-secret")
+        #expect(sms.timeout == .seconds(5))
+    }
+
+    @Test(arguments: ["ftp://sms.example.com/send", "sms.example.com/send", "https://"])
+    func smsURLMustBeHTTP(url: String) throws {
+        let error = try #require(refusal("[sms]\nsecret = \"s\"\nurl = \"\(url)\""))
+        #expect(error.key == "sms.url")
+        #expect(error.line == 3)
+        #expect(error.message.contains(url))
+    }
+
+    @Test func smsURLWithoutSecretAnywhereIsRefused() throws {
+        let missing = try #require(refusal("[sms]\nurl = \"https://sms.example.com/v1/messages\""))
+        #expect(missing.key == "sms.secret")
+        #expect(missing.file == "jobs.conf")
+        let empty = try #require(refusal("[sms]\nurl = \"https://sms.example.com/v1/messages\"\nsecret = \"\""))
+        #expect(empty.key == "sms.secret")
+        // From the environment alone, too.
+        let fromEnvironment = try #require(refusal("", environment: ["EVENTLY_SMS_URL": "https://sms.example.com/v1/messages"]))
+        #expect(fromEnvironment.key == "sms.secret")
+        // A secret from the environment satisfies a URL in the file.
+        let config = try parse("[sms]\nurl = \"https://sms.example.com/v1/messages\"",
+                               environment: ["EVENTLY_SMS_SECRET": "from-env"])
+        #expect(config.delivery.sms.secret == "from-env")
+    }
+
+    @Test func reminderOffsetsAreParsed() throws {
+        let config = try parse("[notifications]\nreminder_offsets = \"24h, 15m\"\nretention = 30d")
+        #expect(config.delivery.reminderOffsets == [.seconds(86_400), .seconds(900)])
+        #expect(config.delivery.notificationRetention == .seconds(30 * 86_400))
+    }
+
+    @Test(arguments: [("24h, soon", "soon"), ("24h, 0s", "0s"), ("1 hour", "1 hour")])
+    func badReminderOffsetNamesKeyAndItem(offsets: String, item: String) throws {
+        let error = try #require(refusal("[notifications]\nreminder_offsets = \"\(offsets)\""))
+        #expect(error.key == "notifications.reminder_offsets")
+        #expect(error.line == 2)
+        #expect(error.message.contains("'\(item)'"))
+    }
+
+    @Test func notificationRetentionMustBeADuration() throws {
+        let error = try #require(refusal("[notifications]\nretention = 90"))
+        #expect(error.key == "notifications.retention")
+        #expect(error.line == 2)
+    }
+
+    @Test func reportsSectionIsRead() throws {
+        let config = try JobsConfig(file: ConfFile(path: "/etc/evently/jobs.conf", text: """
+            [reports]
+            directory = "/var/lib/evently/reports"
+            period = "hourly"
+            """))
+        #expect(config.reports.directory.path == "/var/lib/evently/reports", "an absolute directory is kept as is")
+        #expect(config.reports.period == .hourly)
+        let relative = try JobsConfig(file: ConfFile(path: "/etc/evently/jobs.conf", text: "[reports]\ndirectory = \"out/../csv\""))
+        #expect(relative.reports.directory.path == "/etc/evently/csv")
+        let defaults = try JobsConfig(file: ConfFile(path: "/etc/evently/jobs.conf", text: ""))
+        #expect(defaults.reports.directory.path == "/etc/evently/reports")
+        #expect(defaults.reports.period == .daily)
+    }
+
+    @Test func weeklyReportPeriodIsRefused() throws {
+        let error = try #require(refusal("[reports]\ndirectory = \"reports\"\nperiod = \"weekly\""))
+        #expect(error.key == "reports.period")
+        #expect(error.line == 3)
+        #expect(error.message.contains("\"weekly\""))
+    }
+
+    @Test func deliveryEnvironmentOverridesTheFile() throws {
+        let file = """
+            [smtp]
+            host = "file.example.com"
+            port = 25
+            tls = "off"
+            user = "file-user"
+            password = "file-password"
+            from = "File <file@example.com>"
+            [sms]
+            url = "https://file.example.com/sms"
+            from = "FILE"
+            secret = "file-secret"
+            """
+        let url = FileManager.default.temporaryDirectory
+            .appendingPathComponent("jobs-config-\(UUID().uuidString).conf")
+        try file.write(to: url, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: url) }
+
+        let untouched = try JobsConfig.load(path: url.path, environment: [:])
+        #expect(untouched.delivery.smtp.host == "file.example.com")
+        #expect(untouched.delivery.sms.secret == "file-secret")
+
+        let config = try JobsConfig.load(path: url.path, environment: [
+            "EVENTLY_SMTP_HOST": "env.example.com",
+            "EVENTLY_SMTP_PORT": "465",
+            "EVENTLY_SMTP_TLS": "tls",
+            "EVENTLY_SMTP_USER": "env-user",
+            "EVENTLY_SMTP_PASSWORD": "env-password",
+            "EVENTLY_SMTP_FROM": "Env <env@example.com>",
+            "EVENTLY_SMS_URL": "http://env.example.com/sms",
+            "EVENTLY_SMS_FROM": "ENV",
+            "EVENTLY_SMS_SECRET": "env-secret",
+        ])
+        let smtp = config.delivery.smtp
+        #expect(smtp.host == "env.example.com")
+        #expect(smtp.port == 465)
+        #expect(smtp.security == .tls)
+        #expect(smtp.user == "env-user")
+        #expect(smtp.password == "env-password")
+        #expect(smtp.from == "Env <env@example.com>")
+        let sms = config.delivery.sms
+        #expect(sms.url == "http://env.example.com/sms")
+        #expect(sms.from == "ENV")
+        #expect(sms.secret == "env-secret")
+    }
+
+    @Test func deliveryEnvironmentEnablesChannelsTheFileLeavesOff() throws {
+        let config = try JobsConfig.load(path: shippedPath, environment: [
+            "EVENTLY_SMTP_HOST": "smtp.example.com",
+            "EVENTLY_SMTP_USER": "evently",
+            "EVENTLY_SMTP_PASSWORD": "s3cret",
+            "EVENTLY_SMS_URL": "https://sms.example.com/v1/messages",
+            "EVENTLY_SMS_SECRET": "shared",
+        ])
+        #expect(config.delivery.smtp.isEnabled)
+        #expect(config.delivery.smtp.port == 587, "the file's port stays")
+        #expect(config.delivery.smtp.user == "evently")
+        #expect(config.delivery.sms.isEnabled)
+    }
+
+    @Test(arguments: SMTPSecurity.allCases)
+    func smtpTLSFromTheEnvironment(security: SMTPSecurity) throws {
+        let config = try parse("[smtp]\ntls = \"starttls\"", environment: ["EVENTLY_SMTP_TLS": security.rawValue])
+        #expect(config.delivery.smtp.security == security)
+    }
+
+    @Test(arguments: [
+        ("EVENTLY_SMTP_PORT", "99999", "environment: EVENTLY_SMTP_PORT: must be a port number (1-65535), found \"99999\""),
+        ("EVENTLY_SMTP_PORT", "smtp", "environment: EVENTLY_SMTP_PORT: must be a port number (1-65535), found \"smtp\""),
+        ("EVENTLY_SMTP_TLS", "yes",
+         "environment: EVENTLY_SMTP_TLS: must be one of off, opportunistic, starttls, tls, found \"yes\""),
+        ("EVENTLY_SMTP_FROM", "nobody",
+         "environment: EVENTLY_SMTP_FROM: must be an address such as \"Evently <tickets@example.com>\", found \"nobody\""),
+        ("EVENTLY_SMS_URL", "ftp://sms.example.com",
+         "environment: EVENTLY_SMS_URL: must be an http:// or https:// URL, found \"ftp://sms.example.com\""),
+    ])
+    func badDeliveryEnvironmentNamesTheVariable(name: String, value: String, message: String) throws {
+        let error = try #require(refusal("[sms]\nsecret = \"s\"", environment: [name: value]))
+        #expect(error.file == "environment")
+        #expect(error.key == name)
+        #expect(error.description == message)
+    }
+
+    /// jobs.conf says "Prefer EVENTLY_SMTP_USER / EVENTLY_SMTP_PASSWORD", and the error names
+    /// EVENTLY_SMTP_PASSWORD as a fix: a user in the file with the password in the environment
+    /// should load.
+    @Test func smtpUserInFileWithPasswordInEnvironmentLoads() throws {
+        let config = try parse("[smtp]\nhost = \"smtp.example.com\"\nuser = \"evently\"",
+                               environment: ["EVENTLY_SMTP_PASSWORD": "s3cret"])
+        #expect(config.delivery.smtp.user == "evently")
+        #expect(config.delivery.smtp.password == "s3cret")
+    }
+
+    /// The file refuses a user without a password; the environment should too.
+    @Test func smtpUserFromEnvironmentWithoutPasswordIsRefused() throws {
+        let error = try #require(refusal("[smtp]\nhost = \"smtp.example.com\"", environment: ["EVENTLY_SMTP_USER": "evently"]))
+        #expect(error.message.contains("password"))
     }
 }

@@ -1,17 +1,183 @@
 import Foundation
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
 
 /// libesmtp speaks TLS only through STARTTLS. For servers that want TLS from the first byte
-/// (SMTPS, port 465) a relay on loopback would wrap the connection; not built yet.
-struct ImplicitTLSRelay {
-    struct Unsupported: Error, CustomStringConvertible {
-        var description: String { "implicit TLS (smtp.tls = \"tls\") is not supported yet; use \"starttls\"" }
-    }
-
+/// (SMTPS, usually port 465) the mailer talks plain SMTP to this relay on loopback, which
+/// carries the bytes over a verified TLS connection (swift-nio-ssl) to the real server.
+///
+/// One relay serves one session: it accepts a single connection, is bound to 127.0.0.1 on an
+/// ephemeral port, and is closed when the session ends.
+final class ImplicitTLSRelay: Sendable {
     let port: Int
+    private let listener: any Channel
+    private let failure: FirstFailure
 
-    static func start(host: String, port: Int, caFile: String?, timeout: Duration) throws -> ImplicitTLSRelay {
-        throw Unsupported()
+    private init(port: Int, listener: any Channel, failure: FirstFailure) {
+        self.port = port
+        self.listener = listener
+        self.failure = failure
     }
 
-    func stop() {}
+    /// Why the TLS side failed, if it did (a handshake or certificate error reads better than
+    /// libesmtp's "connection closed").
+    var lastFailure: String? { failure.text.withLock { $0 } }
+
+    /// Blocks while binding: call it off the event loop (the mailer runs on the thread pool).
+    static func start(host: String, port: Int, caFile: String?, timeout: Duration) throws -> ImplicitTLSRelay {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        if let caFile { configuration.trustRoots = .file(caFile) }
+        let context = try NIOSSLContext(configuration: configuration)
+        // SNI and name checks use the host name; an IP address is checked against the
+        // certificate's IP entries instead.
+        let serverHostname = host.isIPAddress ? nil : host
+        let group = MultiThreadedEventLoopGroup.singleton
+        let failure = FirstFailure()
+        let record: @Sendable (any Error) -> Void = { error in failure.text.withLock { $0 = $0 ?? "\(error)" } }
+
+        let listener = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1)
+            .childChannelInitializer { inbound in
+                ClientBootstrap(group: inbound.eventLoop)
+                    .connectTimeout(.nanoseconds(timeout.nanoseconds))
+                    .channelInitializer { outbound in
+                        outbound.eventLoop.makeCompletedFuture {
+                            let tls = try NIOSSLClientHandler(context: context, serverHostname: serverHostname)
+                            try outbound.pipeline.syncOperations.addHandler(tls)
+                            try outbound.pipeline.syncOperations.addHandler(ErrorRecorder(record: record))
+                        }
+                    }
+                    .connect(host: host, port: port)
+                    .flatMap { outbound in
+                        // Both channels live on the same event loop, so both pipelines can be
+                        // changed synchronously here.
+                        outbound.eventLoop.makeCompletedFuture {
+                            let (toServer, toClient) = GlueHandler.pair()
+                            try outbound.pipeline.syncOperations.addHandler(toClient)
+                            try inbound.pipeline.syncOperations.addHandler(toServer)
+                        }
+                    }
+                    .flatMapErrorThrowing { error in
+                        record(error)
+                        throw error
+                    }
+            }
+            .bind(host: "127.0.0.1", port: 0).wait()
+        guard let boundPort = listener.localAddress?.port else {
+            try? listener.close().wait()
+            throw ChannelError.unknownLocalAddress
+        }
+        return ImplicitTLSRelay(port: boundPort, listener: listener, failure: failure)
+    }
+
+    func stop() {
+        try? listener.close().wait()
+    }
+}
+
+private final class FirstFailure: Sendable {
+    let text = Mutex<String?>(nil)
+}
+
+/// Keeps the first error seen on the TLS side.
+private final class ErrorRecorder: ChannelInboundHandler, Sendable {
+    typealias InboundIn = NIOAny
+    let record: @Sendable (any Error) -> Void
+
+    init(record: @escaping @Sendable (any Error) -> Void) {
+        self.record = record
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        record(error)
+        context.fireErrorCaught(error)
+    }
+}
+
+/// Two handlers, one per channel, that pass bytes across and close each other.
+private final class GlueHandler: ChannelDuplexHandler {
+    typealias InboundIn = NIOAny
+    typealias OutboundIn = NIOAny
+    typealias OutboundOut = NIOAny
+
+    private var partner: GlueHandler?
+    private var context: ChannelHandlerContext?
+    private var pendingRead = false
+
+    static func pair() -> (GlueHandler, GlueHandler) {
+        let first = GlueHandler(), second = GlueHandler()
+        first.partner = second
+        second.partner = first
+        return (first, second)
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+        partner = nil
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        partner?.partnerWrite(data)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        partner?.partnerFlush()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        partner?.partnerClose()
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        partner?.partnerClose()
+        context.close(promise: nil)
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { partner?.partnerBecameWritable() }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if partner?.partnerWritable ?? false {
+            context.read()
+        } else {
+            pendingRead = true
+        }
+    }
+
+    private var partnerWritable: Bool { context?.channel.isWritable ?? false }
+
+    private func partnerWrite(_ data: NIOAny) {
+        context?.write(data, promise: nil)
+    }
+
+    private func partnerFlush() {
+        context?.flush()
+    }
+
+    private func partnerClose() {
+        context?.close(promise: nil)
+    }
+
+    private func partnerBecameWritable() {
+        if pendingRead {
+            pendingRead = false
+            context?.read()
+        }
+    }
+}
+
+extension String {
+    var isIPAddress: Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
+    }
 }

@@ -103,7 +103,7 @@ public struct SMTPMailer: Sendable {
         case .opportunistic, .starttls:
             smtp_starttls_enable(session, settings.security == .starttls ? Starttls_REQUIRED : Starttls_ENABLED)
             // Without a context of our own libesmtp reads certificates from $HOME/.authenticate.
-            tlsContext = settings.caFile.withOptionalCString { evently_smtp_tls_context($0) }
+            tlsContext = settings.caFile.withOptionalCString { caFile in evently_smtp_tls_context(caFile, host) }
             guard let tlsContext else {
                 return .failure(.connection("cannot load the TLS trust store\(settings.caFile.map { " \($0)" } ?? "")"))
             }
@@ -153,9 +153,31 @@ public struct SMTPMailer: Sendable {
         defer { Foundation.free(text) }
         evently_smtp_set_message_str(message, text)
 
-        if smtp_start_session(session) == 0 {
-            return .failure(.connection(Self.libesmtpError()))
+        // libesmtp keeps the pointer for the whole session: it must not be a temporary.
+        let recorded = UnsafeMutablePointer<evently_smtp_events>.allocate(capacity: 1)
+        recorded.initialize(to: evently_smtp_events())
+        defer { recorded.deallocate() }
+        evently_smtp_record_events(session, recorded)
+        ERR_clear_error()
+        let started = smtp_start_session(session) != 0
+        var tlsError = [CChar](repeating: 0, count: 256)
+        evently_tls_last_error(&tlsError, tlsError.count)
+        let events = recorded.pointee
+        if events.starttls_missing != 0 {
+            return .failure(.connection("the server does not offer STARTTLS, which smtp.tls = \"starttls\" requires"))
         }
+        if events.certificate_event != 0 {
+            return .failure(.connection("the server's TLS certificate was refused (libesmtp event \(events.certificate_event))"))
+        }
+        if tlsError[0] != 0, settings.security == .starttls || settings.security == .opportunistic {
+            let reason = tlsError.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            return .failure(.connection("STARTTLS failed: \(reason)"))
+        }
+        // When TLS to an SMTPS server failed, its reason beats libesmtp's "connection closed".
+        if let tlsFailure = relay?.lastFailure {
+            return .failure(.connection("TLS to \(host):\(settings.port) failed: \(tlsFailure)"))
+        }
+        guard started else { return .failure(.connection(Self.libesmtpError())) }
         return Self.outcome(message: message, recipient: recipient)
     }
 

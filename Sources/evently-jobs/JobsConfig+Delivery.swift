@@ -16,9 +16,6 @@ extension ConfReader {
         }
         smtp.user = try string("smtp", "user").flatMap { $0.isEmpty ? nil : $0 }
         smtp.password = try string("smtp", "password")
-        if smtp.user != nil && smtp.password == nil {
-            throw error("smtp", "user", "needs a password (smtp.password or EVENTLY_SMTP_PASSWORD)")
-        }
         smtp.from = try string("smtp", "from") ?? smtp.from
         guard SMTPSettings.mailbox(of: smtp.from) != nil else {
             throw error("smtp", "from", "must be an address such as \"Evently <tickets@example.com>\", found \"\(smtp.from)\"")
@@ -74,7 +71,7 @@ extension JobsConfig {
             delivery.smtp.security = security
         }
         if let user = value("EVENTLY_SMTP_USER") { delivery.smtp.user = user }
-        if let password = environment["EVENTLY_SMTP_PASSWORD"] { delivery.smtp.password = password }
+        if let password = value("EVENTLY_SMTP_PASSWORD") { delivery.smtp.password = password }
         if let from = value("EVENTLY_SMTP_FROM") {
             guard SMTPSettings.mailbox(of: from) != nil else {
                 throw fail("EVENTLY_SMTP_FROM", "must be an address such as \"Evently <tickets@example.com>\", found \"\(from)\"")
@@ -87,8 +84,14 @@ extension JobsConfig {
         }
         if let from = value("EVENTLY_SMS_FROM") { delivery.sms.from = from }
         if let secret = value("EVENTLY_SMS_SECRET") { delivery.sms.secret = secret }
+        // Checked once the environment has had its say: a user in the file may well get its
+        // password from the environment.
+        if delivery.smtp.user != nil && (delivery.smtp.password ?? "").isEmpty {
+            throw ConfigError(file: sourcePath, line: keyLines["smtp.user"], key: "smtp.user",
+                              message: "needs a password (smtp.password or EVENTLY_SMTP_PASSWORD)")
+        }
         if delivery.sms.url != nil && (delivery.sms.secret ?? "").isEmpty {
-            throw ConfigError(file: sourcePath, line: nil, key: "sms.secret",
+            throw ConfigError(file: sourcePath, line: keyLines["sms.url"], key: "sms.secret",
                               message: "an SMS provider URL is set but no signing secret (sms.secret or EVENTLY_SMS_SECRET)")
         }
     }

@@ -68,6 +68,8 @@ struct JobsConfig: Sendable {
     var intake = Intake()
     var booking = BookingSettings()
     var delivery = DeliverySettings()
+    /// Lines of the keys checked only after the environment applied, for their errors.
+    var keyLines: [String: Int] = [:]
     /// `[reports]`: the CSV folder (relative to the config file's folder) and the default period.
     var reportsDirectory = "reports"
     var reportPeriod = ReportPeriod.daily
@@ -157,6 +159,9 @@ extension JobsConfig {
         }
         scheduling = try reader.scheduleSettings()
         delivery = try reader.deliverySettings()
+        for key in ["smtp.user", "sms.url"] {
+            keyLines[key] = file.entries.first { $0.qualifiedKey == key }?.line
+        }
         reportsDirectory = try reader.string("reports", "directory") ?? reportsDirectory
         if let period = try reader.string("reports", "period") {
             guard let parsed = ReportPeriod(rawValue: period) else {

@@ -431,28 +431,21 @@ extension JobsConfigTests {
     /// jobs.conf says "Prefer EVENTLY_SMTP_USER / EVENTLY_SMTP_PASSWORD", and the error names
     /// EVENTLY_SMTP_PASSWORD as a fix: a user in the file with the password in the environment
     /// should load.
-    /// KNOWN BUG (not fixed here): the user/password check runs on the file alone, before the
-    /// environment applies. Remove `withKnownIssue` once fixed (it then reports the fix).
+    /// (The check used to run on the file alone, before the environment applied.)
     @Test func smtpUserInFileWithPasswordInEnvironmentLoads() throws {
-        withKnownIssue("smtp.user is checked before EVENTLY_SMTP_PASSWORD is applied") {
-            let config = try parse("[smtp]\nhost = \"smtp.example.com\"\nuser = \"evently\"",
-                                   environment: ["EVENTLY_SMTP_PASSWORD": "s3cret"])
-            #expect(config.delivery.smtp.user == "evently")
-            #expect(config.delivery.smtp.password == "s3cret")
-        }
+        let config = try parse("[smtp]\nhost = \"smtp.example.com\"\nuser = \"evently\"",
+                               environment: ["EVENTLY_SMTP_PASSWORD": "s3cret"])
+        #expect(config.delivery.smtp.user == "evently")
+        #expect(config.delivery.smtp.password == "s3cret")
     }
 
     /// The file refuses a user without a password; the environment should too.
-    /// KNOWN BUG (not fixed here): applyDeliveryEnvironment never checks EVENTLY_SMTP_USER
-    /// for a password. Remove `withKnownIssue` once fixed (it then reports the fix).
     @Test func smtpUserFromEnvironmentWithoutPasswordIsRefused() throws {
-        withKnownIssue("EVENTLY_SMTP_USER without any password is accepted") {
-            do {
-                _ = try parse("[smtp]\nhost = \"smtp.example.com\"", environment: ["EVENTLY_SMTP_USER": "evently"])
-                Issue.record("EVENTLY_SMTP_USER without a password should be refused")
-            } catch {
-                #expect("\(error)".contains("password"))
-            }
+        do {
+            _ = try parse("[smtp]\nhost = \"smtp.example.com\"", environment: ["EVENTLY_SMTP_USER": "evently"])
+            Issue.record("EVENTLY_SMTP_USER without a password should be refused")
+        } catch {
+            #expect("\(error)".contains("password"))
         }
     }
 }

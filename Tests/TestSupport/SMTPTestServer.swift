@@ -67,7 +67,8 @@ public final class SMTPTestServer: Sendable {
         authUser: String? = nil,
         authPassword: String? = nil,
         rejectRecipientDomain: String? = nil,
-        tempfailCount: Int = 0
+        tempfailCount: Int = 0,
+        tls: TestTLS? = nil
     ) async throws -> SMTPTestServer {
         precondition((authUser == nil) == (authPassword == nil), "authUser and authPassword go together")
         return try await runBlocking {
@@ -82,6 +83,10 @@ public final class SMTPTestServer: Sendable {
             }
             if let rejectRecipientDomain { arguments += ["--reject-rcpt-domain", rejectRecipientDomain] }
             if tempfailCount > 0 { arguments += ["--tempfail-count", String(tempfailCount)] }
+            if let tls {
+                arguments += ["--tls-cert", tls.certificatePath, "--tls-key", tls.keyPath,
+                              "--tls-mode", tls.implicit ? "implicit" : "starttls"]
+            }
 
             let running = try ChildProcesses.spawnServer([python] + arguments, stderrPath: logPath)
             do {

@@ -12,6 +12,8 @@ Options:
                               successful AUTH gets 530, a wrong password gets 535
   --reject-rcpt-domain D      RCPT TO an address at domain D gets 550 5.1.1
   --tempfail-count N          the first N DATA commands get 451 4.3.0
+  --tls-cert C --tls-key K --tls-mode starttls|implicit
+                              offer (and require) STARTTLS, or speak TLS from the first byte
   --exit-on-stdin-eof         also stop when stdin reaches end of file (the parent holds the
                               pipe's other end, so the server dies with its parent)
 
@@ -97,10 +99,15 @@ def parse_arguments():
     parser.add_argument("--auth-password")
     parser.add_argument("--reject-rcpt-domain")
     parser.add_argument("--tempfail-count", type=int, default=0)
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
+    parser.add_argument("--tls-mode", choices=["starttls", "implicit"])
     parser.add_argument("--exit-on-stdin-eof", action="store_true")
     arguments = parser.parse_args()
     if (arguments.auth_user is None) != (arguments.auth_password is None):
         parser.error("--auth-user and --auth-password go together")
+    if (arguments.tls_mode is None) != (arguments.tls_cert is None) or (arguments.tls_cert is None) != (arguments.tls_key is None):
+        parser.error("--tls-cert, --tls-key and --tls-mode go together")
     return arguments
 
 
@@ -120,10 +127,21 @@ async def serve(arguments):
             auth_require_tls=False,
         )
 
+    server_tls = None
+    if arguments.tls_mode is not None:
+        import ssl
+
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(arguments.tls_cert, arguments.tls_key)
+        if arguments.tls_mode == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        else:
+            server_tls = context
+
     def factory():
         return SMTP(handler, loop=loop, **options)
 
-    server = await loop.create_server(factory, host=HOST, port=arguments.port, reuse_address=True)
+    server = await loop.create_server(factory, host=HOST, port=arguments.port, reuse_address=True, ssl=server_tls)
     port = server.sockets[0].getsockname()[1]
 
     stopped = asyncio.Event()

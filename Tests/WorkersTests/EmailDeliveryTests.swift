@@ -144,6 +144,60 @@ import Testing
         }
     }
 
+    @Test(arguments: [false, true])
+    func tlsToATrustedServerSends(implicit: Bool) async throws {
+        let tls = try TestTLS.selfSigned(implicit: implicit)
+        let smtp = try await SMTPTestServer.start(tls: tls)
+        defer { smtp.stop() }
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user()
+            let event = try await f.event()
+            var delivery = DeliveryFixture.smtp(smtp)
+            delivery.smtp.security = implicit ? .tls : .starttls
+            delivery.smtp.caFile = tls.certificatePath
+            try await f.withDaemon(delivery: delivery) {
+                try await f.book(ann, event, quantity: 1)
+                try await f.waitUntil("the email row to be sent or to fail") {
+                    let row = try await f.notifications(of: ann)[.email]?.first
+                    return row?.status == .sent || row?.lastError != nil
+                }
+                let row = try #require(try await f.notifications(of: ann)[.email]?.first)
+                #expect(row.status == .sent, "\(row.lastError ?? "")")
+                #expect(try smtp.messages().first?.recipients == [ann.email])
+            }
+        }
+    }
+
+    @Test func tlsThatCannotBeTrustedOrIsMissingSendsNothingAndSaysWhy() async throws {
+        let tls = try TestTLS.selfSigned(implicit: false)
+        let untrusted = try await SMTPTestServer.start(tls: tls)
+        defer { untrusted.stop() }
+        let plain = try await SMTPTestServer.start()
+        defer { plain.stop() }
+        for (server, security, expected) in [(untrusted, SMTPSecurity.starttls, "certificate"),
+                                             (plain, SMTPSecurity.starttls, "STARTTLS"),
+                                             (untrusted, SMTPSecurity.tls, "TLS")] {
+            try await DeliveryFixture.with { f in
+                let ann = try await f.user()
+                let event = try await f.event()
+                var delivery = DeliveryFixture.smtp(server)
+                delivery.smtp.security = security
+                try await f.withDaemon(delivery: delivery) {
+                    try await f.book(ann, event, quantity: 1)
+                    try await f.waitUntil("a failed attempt to be recorded") {
+                        try await f.notifications(of: ann)[.email]?.first?.lastError != nil
+                    }
+                    let row = try #require(try await f.notifications(of: ann)[.email]?.first)
+                    #expect(row.status == .queued, "retried: the server may be fixed")
+                    #expect(row.lastError?.localizedCaseInsensitiveContains(expected) == true,
+                            "\(security) against \(server.port): \(row.lastError ?? "")")
+                }
+            }
+        }
+        #expect(try untrusted.messages().isEmpty)
+        #expect(try plain.messages().isEmpty)
+    }
+
     @Test func withNoSMTPHostEmailIsSkippedWithAReason() async throws {
         try await DeliveryFixture.with { f in
             let ann = try await f.user()

@@ -103,6 +103,30 @@ import Testing
         }
     }
 
+    @Test func aProviderThatDoesNotAnswerInTimeIsRetried() async throws {
+        let receiver = try await HTTPTestReceiver.start(responses: [
+            ScriptedResponse(status: 200, body: #"{"sid": "late"}"#, delay: .seconds(5)),
+            .json(#"{"sid": "SM-on-time"}"#),
+        ])
+        defer { Task { await receiver.stop() } }
+        try await DeliveryFixture.with { f in
+            let ann = try await f.user(phone: "+15550103")
+            let event = try await f.event()
+            var delivery = Self.settings(receiver)
+            delivery.sms.timeout = .milliseconds(500)
+            try await f.withDaemon(delivery: delivery) {
+                try await f.book(ann, event, quantity: 1)
+                try await f.waitForJobsToSettle([SMSSendWorker.Payload.kind])
+                let sms = try #require(try await f.notifications(of: ann)[.sms]?.first)
+                #expect(sms.status == .sent)
+                #expect(sms.providerMessageID == "SM-on-time")
+                let job = try #require(try await f.jobs(SMSSendWorker.Payload.kind).first)
+                #expect(job.attempt == 2)
+                #expect(job.errors.contains("unreachable"), "\(job.errors)")
+            }
+        }
+    }
+
     @Test func withoutAPhoneOrAProviderSMSIsSkippedWithAReason() async throws {
         try await DeliveryFixture.with { f in
             let event = try await f.event()

@@ -19,6 +19,12 @@ public struct Notice: Sendable, Equatable, Hashable, Codable {
     /// The channels to use; `nil` lets the sender choose from the user's details.
     public var channels: [NotificationChannel]?
 
+    /// Job payloads carry notices: snake_case like every other payload field.
+    enum CodingKeys: String, CodingKey {
+        case userID = "user_id", template, eventID = "event_id", bookingID = "booking_id"
+        case waitlistEntryID = "waitlist_entry_id", channels
+    }
+
     public init(userID: UUID, template: NotificationTemplate, eventID: UUID, bookingID: UUID? = nil,
                 waitlistEntryID: UUID? = nil, channels: [NotificationChannel]? = nil) {
         self.userID = userID

@@ -135,12 +135,15 @@ public struct NotificationStore: Sendable {
             """, logger: logger, Self.decode)
     }
 
-    /// Marks the user's own notification read (again: the first read time is kept).
+    /// Marks the user's own notification read (again: the first read time is kept). Only an
+    /// in-app row changes status; an email or SMS row keeps its delivery state (a read mark must
+    /// never stop or undo a delivery) and just records `read_at`.
     ///
     /// - Throws: ``BookingError/notificationNotFound`` also for another user's notification.
     public func markRead(id: UUID, userID: UUID, now: Date, on connection: PostgresConnection) async throws -> UserNotification {
         let read = try await connection.firstRow("""
-            UPDATE evently.notifications SET status = 'read', read_at = coalesce(read_at, \(now))
+            UPDATE evently.notifications
+            SET status = CASE WHEN type = 'in_app' THEN 'read' ELSE status END, read_at = coalesce(read_at, \(now))
             WHERE id = \(id) AND user_id = \(userID)
             RETURNING \(unescaped: Self.columns)
             """, logger: logger, Self.decode)

@@ -26,13 +26,15 @@ public struct ReminderStore: Sendable {
     /// Due means: the booking is confirmed, its event is active and starts within the offset,
     /// and the booking was made before the reminder's moment (`starts_at - offset`): a booking
     /// made two hours before the event gets its confirmation and the 1 h reminder, not a
-    /// "24 hours to go" one. A concurrent scan waits on the primary key and then skips the row.
+    /// "24 hours to go" one. When several offsets of a booking are due at once (the daemons were
+    /// down), only the smallest is sent; the others are recorded as superseded. A concurrent scan
+    /// waits on the primary key and then skips the row.
     public func claimDue(offsets: [Int], now: Date, limit: Int = 500,
                          on connection: PostgresConnection) async throws -> [DueReminder] {
         guard !offsets.isEmpty else { return [] }
         return try await connection.rows("""
             WITH due AS (
-                SELECT b.id AS booking_id, o.offset_seconds
+                SELECT b.id AS booking_id, o.offset_seconds, e.starts_at
                 FROM unnest(\(offsets)::integer[]) AS o (offset_seconds)
                 JOIN evently.events AS e
                   ON e.status = 'active'
@@ -43,17 +45,23 @@ public struct ReminderStore: Sendable {
                  AND b.created_at < e.starts_at - make_interval(secs => o.offset_seconds)
                 WHERE NOT EXISTS (SELECT 1 FROM evently.booking_reminders AS r
                                   WHERE r.booking_id = b.id AND r.offset_seconds = o.offset_seconds)
-                ORDER BY e.starts_at, b.id
-                LIMIT \(limit)
+            ), chosen AS (
+                -- Whole bookings per batch, so all of a booking's due offsets are decided together.
+                SELECT booking_id FROM due GROUP BY booking_id ORDER BY min(starts_at), booking_id LIMIT \(limit)
             ), claimed AS (
-                INSERT INTO evently.booking_reminders (booking_id, offset_seconds, sent_at)
-                SELECT booking_id, offset_seconds, \(now) FROM due
+                INSERT INTO evently.booking_reminders (booking_id, offset_seconds, sent_at, superseded)
+                SELECT d.booking_id, d.offset_seconds, \(now),
+                       d.offset_seconds <> min(d.offset_seconds) OVER (PARTITION BY d.booking_id)
+                FROM due AS d JOIN chosen USING (booking_id)
+                -- One order for every scan, so two of them never lock a booking's rows crosswise.
+                ORDER BY d.booking_id, d.offset_seconds
                 ON CONFLICT (booking_id, offset_seconds) DO NOTHING
-                RETURNING booking_id, offset_seconds
+                RETURNING booking_id, offset_seconds, superseded
             )
             SELECT c.booking_id, b.user_id, b.event_id, c.offset_seconds
             FROM claimed AS c JOIN evently.bookings AS b ON b.id = c.booking_id
-            ORDER BY c.booking_id, c.offset_seconds
+            WHERE NOT c.superseded
+            ORDER BY c.booking_id
             """, logger: logger) { row in
             let (bookingID, userID, eventID, offset) = try row.decode((UUID, UUID, UUID, Int).self)
             return DueReminder(bookingID: bookingID, userID: userID, eventID: eventID, offsetSeconds: offset)

@@ -5,6 +5,7 @@
 // declare smtp_starttls_set_ctx only when OpenSSL's header came first.
 #include <stdarg.h>
 #include <stddef.h>
+#include <strings.h>
 #include <openssl/ssl.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -44,6 +45,10 @@ static inline void evently_tls_last_error(char *buffer, size_t length) {
 typedef struct {
     int starttls_missing;
     int certificate_event;
+    // Inside an AUTH exchange (from "AUTH ..." to its final, non-334 reply).
+    int in_auth;
+    // That final reply's code (235 = authenticated), 0 when no AUTH was tried.
+    int auth_reply;
 } evently_smtp_events;
 
 static void evently_smtp_event_callback(smtp_session_t session, int event, void *arg, ...) {
@@ -75,8 +80,26 @@ static void evently_smtp_event_callback(smtp_session_t session, int event, void 
     }
 }
 
-static inline int evently_smtp_record_events(smtp_session_t session, evently_smtp_events *events) {
-    return smtp_set_eventcb(session, evently_smtp_event_callback, events);
+// libesmtp moves on to MAIL FROM, unauthenticated, when AUTH fails: watching the protocol is
+// the only way to learn that the credentials were refused.
+static void evently_smtp_monitor_callback(const char *buffer, int length, int writing, void *arg) {
+    evently_smtp_events *events = (evently_smtp_events *)arg;
+    if (writing == SMTP_CB_WRITING) {
+        if (length >= 5 && strncasecmp(buffer, "AUTH ", 5) == 0) events->in_auth = 1;
+    } else if (writing == SMTP_CB_READING && events->in_auth && length >= 3
+               && buffer[0] >= '0' && buffer[0] <= '9' && buffer[1] >= '0' && buffer[1] <= '9'
+               && buffer[2] >= '0' && buffer[2] <= '9') {
+        int code = (buffer[0] - '0') * 100 + (buffer[1] - '0') * 10 + (buffer[2] - '0');
+        if (code != 334) {
+            events->auth_reply = code;
+            events->in_auth = 0;
+        }
+    }
+}
+
+static inline void evently_smtp_record_events(smtp_session_t session, evently_smtp_events *events) {
+    smtp_set_eventcb(session, evently_smtp_event_callback, events);
+    smtp_set_monitorcb(session, evently_smtp_monitor_callback, events, 0);
 }
 
 #endif

@@ -64,12 +64,25 @@ final class JobCompleter: Sendable {
             do {
                 // Outcomes of finished work should be written even when we are being stopped by
                 // cancellation, so the write runs in a task that does not inherit it.
-                try await Task {
+                let write = Task {
                     try await client.withConnection { connection in
                         try await JobQueries.complete(completed, on: connection, logger: logger)
                         try await JobQueries.finish(others, on: connection, logger: logger)
                     }
-                }.value
+                }
+                if Task.isCancelled || state.withLock({ $0.closed }) {
+                    // Stopping: a pool that cannot reach its database waits for a connection
+                    // without end; the daemon must still stop.
+                    guard try await Self.finishes(write, within: .seconds(10)) else {
+                        logger.error("""
+                            gave up writing \(batch.count) job outcome(s) while stopping: the database did not answer \
+                            within 10 s; their leases run out and another daemon takes them back
+                            """)
+                        return
+                    }
+                } else {
+                    try await write.value
+                }
                 return
             } catch {
                 // Stopping, the retries are bounded (and cancelled, the sleep below returns at
@@ -89,6 +102,23 @@ final class JobCompleter: Sendable {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
+        }
+    }
+
+    /// Whether `task` ends within `limit` (its error is rethrown). When the caller is already
+    /// cancelled the timer cannot run, and only the task's end counts.
+    static func finishes(_ task: Task<Void, any Error>, within limit: Duration) async throws -> Bool {
+        try await withThrowingTaskGroup(of: Bool?.self) { group in
+            group.addTask { try await task.value; return true }
+            group.addTask {
+                do { try await Task.sleep(for: limit) } catch { return nil }
+                return false
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            return false
         }
     }
 }

@@ -39,9 +39,26 @@ struct DeliveryLedger: Sendable {
         logger.info("notification skipped: \(reason)", metadata: ["notification_id": "\(id)"])
     }
 
+    /// The message is out: record it even when this attempt is being cancelled (its timeout, a
+    /// shutdown) or the database blinks, or a rerun would send it again.
     func sent(_ id: UUID, providerMessageID: String?) async throws {
-        let store = self.store
-        _ = try await client.withConnection { try await store.markSent(id: id, providerMessageID: providerMessageID, now: Date(), on: $0) }
+        let store = self.store, client = self.client
+        var delay = Duration.milliseconds(100)
+        for attempt in 1...5 {
+            do {
+                try await Task {
+                    _ = try await client.withConnection {
+                        try await store.markSent(id: id, providerMessageID: providerMessageID, now: Date(), on: $0)
+                    }
+                }.value
+                return
+            } catch where attempt < 5 {
+                logger.warning("recording a sent notification failed, retrying: \(error)", metadata: ["notification_id": "\(id)"])
+                let pause = delay
+                try? await Task { try await Task.sleep(for: pause) }.value
+                delay *= 2
+            }
+        }
     }
 
     /// A refusal for good: the row is failed with the reason and the job is discarded.
@@ -164,7 +181,8 @@ public struct SMSSendWorker: JobWorker {
         self.httpClient = httpClient
     }
 
-    public var timeout: Duration? { settings.timeout * 2 }
+    /// The request's own timeout ends a slow provider first; this bounds the database work around it.
+    public var timeout: Duration? { settings.timeout + .seconds(30) }
 
     public func work(_ payload: Payload, context: JobContext) async throws {
         let ledger = DeliveryLedger(client: client, logger: context.logger)
@@ -188,17 +206,17 @@ public struct SMSSendWorker: JobWorker {
                             value: WebhookSignature(secret: settings.secret ?? "").sign(timestamp: timestamp, body: Array(body.utf8)))
         request.body = .bytes(ByteBuffer(string: body))
 
-        let status: Int
-        let reply: String
-        let retryAfter: String?
+        let response: HTTPClientResponse
         do {
-            let response = try await httpClient.execute(request, timeout: .nanoseconds(settings.timeout.nanoseconds))
-            status = Int(response.status.code)
-            retryAfter = response.headers.first(name: "Retry-After")
-            reply = String(buffer: try await response.body.collect(upTo: 64 * 1024))
+            response = try await httpClient.execute(request, timeout: .nanoseconds(settings.timeout.nanoseconds))
         } catch {
             try await ledger.failForNow(id, error: SMSRequestFailed(underlying: "\(error)"), context: context)
         }
+        let status = Int(response.status.code)
+        let retryAfter = response.headers.first(name: "Retry-After")
+        // The status decides; a body that cannot be read (too long, cut off) after a 2xx must
+        // not turn an accepted message into a retry.
+        let reply = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
         switch status {
         case 200..<300:
             try await ledger.sent(id, providerMessageID: Self.messageID(in: reply) ?? id.uuidString.lowercased())

@@ -67,7 +67,9 @@ public struct EmailComposer: Sendable {
             return RenderedMessage(subject: context["subject"] ?? "Evently", body: context["body"] ?? "")
         }
         let subject = template.subject.render(context).trimmingCharacters(in: .whitespacesAndNewlines)
-        return RenderedMessage(subject: subject.replacingOccurrences(of: "\n", with: " "), body: template.body.render(context))
+        // A header is one line: an event name with a line break must not add headers.
+        let oneLine = subject.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        return RenderedMessage(subject: oneLine, body: template.body.render(context))
     }
 
     static func humanDate(_ date: Date) -> String {

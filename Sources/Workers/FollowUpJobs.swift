@@ -4,32 +4,64 @@ import Logging
 import PostgresNIO
 import Queue
 
-/// Turns a use case's follow-ups into rows and jobs on the caller's connection, inside the
-/// caller's transaction: a booking and the work it implies commit or roll back together.
+/// Turns a use case's follow-ups into jobs on the caller's connection, inside the caller's
+/// transaction: a booking and the work it implies commit or roll back together.
 ///
-/// Each notice becomes one notification row per channel (see ``NotificationDispatch``); a
-/// freed-seats follow-up becomes a `waitlist.promote` job.
+/// The notices become one `notifications.dispatch` job (which stores a row per channel and
+/// enqueues each delivery, see ``NotificationDispatch``); a freed-seats follow-up becomes a
+/// `waitlist.promote` job. One job row is all a booking adds while it holds its event's row
+/// lock: on a sold-out hot event that lock is the bottleneck.
 public struct FollowUpJobs: Sendable {
-    let dispatch: NotificationDispatch
     let logger: Logger
 
     public init(logger: Logger) {
-        self.dispatch = NotificationDispatch(logger: logger)
         self.logger = logger
     }
 
-    /// The waitlist jobs `followUps` imply (without storing anything).
+    /// The jobs `followUps` imply (without storing anything).
     public static func jobs(for followUps: [FollowUp]) throws -> [NewJob] {
         var seen = Set<UUID>()
-        return try followUps.compactMap { followUp in
+        var jobs: [NewJob] = try followUps.compactMap { followUp in
             guard case .promoteWaitlist(let eventID) = followUp, seen.insert(eventID).inserted else { return nil }
             return try NewJob(WaitlistPromotionWorker.Payload(eventID: eventID))
         }
+        let notices = followUps.compactMap(\.notice)
+        if !notices.isEmpty {
+            jobs.append(try NewJob(NotificationDispatchWorker.Payload(notices: notices), options: NotificationDispatch.jobOptions))
+        }
+        return jobs
     }
 
     public func apply(_ followUps: [FollowUp], now: Date, on connection: PostgresConnection) async throws {
-        try await dispatch.send(followUps.compactMap(\.notice), now: now, on: connection)
         try await JobClient.enqueue(try Self.jobs(for: followUps), on: connection, logger: logger)
+    }
+}
+
+/// `notifications.dispatch`: stores the notices of a committed use case as notification rows
+/// (one per channel) and enqueues their deliveries, in one transaction with the job's own
+/// completion; a re-run finds its rows by their dedupe keys (`dispatch:<job id>:<n>:<channel>`).
+public struct NotificationDispatchWorker: JobWorker {
+    public struct Payload: JobPayload {
+        public static let kind = "notifications.dispatch"
+        public var notices: [Notice]
+        public init(notices: [Notice]) { self.notices = notices }
+    }
+
+    let client: PostgresClient
+
+    public init(client: PostgresClient) {
+        self.client = client
+    }
+
+    public func work(_ payload: Payload, context: JobContext) async throws {
+        let logger = context.logger
+        let keys = payload.notices.indices.map { Optional("dispatch:\(context.jobID):\($0)") }
+        try await client.withConnection { connection in
+            try await connection.transaction(logger: logger) { connection in
+                try await NotificationDispatch(logger: logger).send(payload.notices, dedupeKeys: keys, now: Date(), on: connection)
+                try await context.complete(on: connection)
+            }
+        }
     }
 }
 
@@ -95,7 +127,7 @@ public struct NotificationDispatch: Sendable {
     }
 
     /// Delivery retries for about a day (1 s doubling, capped at an hour) before giving up.
-    static let jobOptions = EnqueueOptions(queue: queue, maxAttempts: 30)
+    public static let jobOptions = EnqueueOptions(queue: queue, maxAttempts: 30)
 }
 
 /// Rules shared by the intake and the waitlist workers, from jobs.conf `[booking]`.

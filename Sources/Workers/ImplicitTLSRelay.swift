@@ -8,8 +8,9 @@ import Synchronization
 /// (SMTPS, usually port 465) the mailer talks plain SMTP to this relay on loopback, which
 /// carries the bytes over a verified TLS connection (swift-nio-ssl) to the real server.
 ///
-/// One relay serves one session: it accepts a single connection, is bound to 127.0.0.1 on an
-/// ephemeral port, and is closed when the session ends.
+/// One relay serves one session: it is bound to 127.0.0.1 on an ephemeral port and closed when
+/// the session ends. (It would accept another local connection meanwhile; that one gets a TLS
+/// tunnel to the SMTP server and nothing else: no credentials, no message.)
 final class ImplicitTLSRelay: Sendable {
     let port: Int
     private let listener: any Channel

@@ -46,7 +46,15 @@ public struct SMTPMailer: Sendable {
     public let settings: SMTPSettings
     let threadPool: NIOThreadPool
 
-    public init(settings: SMTPSettings, threadPool: NIOThreadPool = .singleton) {
+    /// libesmtp blocks a thread for a whole session; NIO's shared pool has one per core, so mail
+    /// gets a pool of its own and does not starve (or wait for) the pool's other users.
+    public static let sessionThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
+    public init(settings: SMTPSettings, threadPool: NIOThreadPool = SMTPMailer.sessionThreads) {
         self.settings = settings
         self.threadPool = threadPool
     }
@@ -90,9 +98,10 @@ public struct SMTPMailer: Sendable {
 
         // libesmtp defaults to the RFC 2822 minimums (minutes); a wrong password was seen to
         // hang for five of them. One bound for every phase, and the override flag to allow it.
-        let seconds = max(1, Int(settings.timeout.components.seconds))
+        // (In milliseconds; libesmtp allows no less than one second.)
+        let milliseconds = max(1_000, Int(settings.timeout / .milliseconds(1)))
         for phase in [Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA, Timeout_TRANSFER, Timeout_DATA2] {
-            smtp_set_timeout(session, Int32(phase.rawValue) | Int32(Timeout_OVERRIDE_RFC2822_MINIMUM), seconds)
+            smtp_set_timeout(session, Int32(phase.rawValue) | Int32(Timeout_OVERRIDE_RFC2822_MINIMUM), milliseconds)
         }
 
         var tlsContext: OpaquePointer?
@@ -163,6 +172,16 @@ public struct SMTPMailer: Sendable {
         var tlsError = [CChar](repeating: 0, count: 256)
         evently_tls_last_error(&tlsError, tlsError.count)
         let events = recorded.pointee
+        // The message's own result comes first: once the server accepted it, nothing that went
+        // wrong afterwards (QUIT, a TLS close alert) may turn it into a retry and a duplicate.
+        let result = Self.outcome(message: message, recipient: recipient)
+        // (A server that accepts mail after refusing our credentials gets it: it went out.)
+        if case .success = result { return result }
+        if events.auth_reply != 0 && events.auth_reply != 235 {
+            let code = Int(events.auth_reply)
+            let reply = "authentication as \(settings.user ?? "") was refused"
+            return code >= 500 ? .failure(.permanent(code: code, reply: reply)) : .failure(.temporary(code: code, reply: reply))
+        }
         if events.starttls_missing != 0 {
             return .failure(.connection("the server does not offer STARTTLS, which smtp.tls = \"starttls\" requires"))
         }
@@ -178,7 +197,7 @@ public struct SMTPMailer: Sendable {
             return .failure(.connection("TLS to \(host):\(settings.port) failed: \(tlsFailure)"))
         }
         guard started else { return .failure(.connection(Self.libesmtpError())) }
-        return Self.outcome(message: message, recipient: recipient)
+        return result
     }
 
     /// Reads the replies libesmtp recorded: the transfer, the MAIL FROM, then the RCPT TO.

@@ -4,6 +4,26 @@ import PostgresNIO
 import Testing
 
 @Suite struct NotificationStoreTests {
+    /// Reading an email or SMS row in the inbox must not stop its delivery (a `read` status
+    /// used to make the sender skip it) nor undo a `delivered`.
+    @Test func markingAnEmailRowReadKeepsItsDeliveryState() async throws {
+        try await BookingFixture.with { f in
+            let user = try await f.user()
+            func row(_ type: NotificationChannel) async throws -> UserNotification {
+                try await f.tx {
+                    try await f.notifications.create(userID: user.id, type: type, template: "reminder", content: [:],
+                                                     channels: [.email, .inApp], now: f.now, on: $0).notification
+                }
+            }
+            let email = try await row(.email), inApp = try await row(.inApp)
+            let readEmail = try await f.tx { try await f.notifications.markRead(id: email.id, userID: user.id, now: f.now, on: $0) }
+            #expect(readEmail.status == .queued)
+            #expect(readEmail.readAt == f.now)
+            let readInApp = try await f.tx { try await f.notifications.markRead(id: inApp.id, userID: user.id, now: f.now, on: $0) }
+            #expect(readInApp.status == .read)
+        }
+    }
+
     @Test func aDedupeKeyMakesOneRowEvenUnderConcurrency() async throws {
         try await BookingFixture.with { f in
             let user = try await f.user()

@@ -35,20 +35,26 @@ import Testing
             let event = try await createEvent(intake, admin: admin, capacity: 100)
             var tokens: [String] = []
             for _ in 0..<50 { tokens.append(try await TokenFactory.token()) }
-            let replies = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+            let replies = try await withThrowingTaskGroup(of: (status: Int, seats: Int, retryAfter: String?).self) { group in
                 for index in 0..<1_000 {
                     let quantity = index % 4 + 1
                     let token = tokens[index % tokens.count]
                     group.addTask {
                         let reply = try await book(intake, token: token, event: event, quantity: quantity)
-                        return (reply.status, reply.status == 201 ? quantity : 0)
+                        return (reply.status, reply.status == 201 ? quantity : 0, reply.headers["retry-after"])
                     }
                 }
-                return try await group.reduce(into: [(Int, Int)]()) { $0.append($1) }
+                return try await group.reduce(into: [(status: Int, seats: Int, retryAfter: String?)]()) { $0.append($1) }
             }
-            let confirmedSeats = replies.map(\.1).reduce(0, +)
+            let confirmedSeats = replies.map(\.seats).reduce(0, +)
             #expect(confirmedSeats == 100, "exactly the capacity is sold")
-            #expect(replies.allSatisfy { $0.0 == 201 || $0.0 == 409 }, "statuses: \(Set(replies.map(\.0)))")
+            // 201 or sold out; or, when the hot event's row lock is queued past the 2 s
+            // lock_timeout (a 2-core machine running the whole suite), the documented 503 with
+            // Retry-After, which books nothing.
+            #expect(replies.allSatisfy { $0.status == 201 || $0.status == 409 || ($0.status == 503 && $0.retryAfter != nil) },
+                    "statuses: \(Set(replies.map(\.status)))")
+            let shed = replies.filter { $0.status == 503 }.count
+            #expect(shed < 250, "load shedding stays the exception: \(shed) of 1,000")
             let shown = try await intake.send("GET", "/v1/events/\(event)", token: admin)
             #expect(shown.json["available_seats"] as? Int == 0)
         }
@@ -146,8 +152,15 @@ import Testing
             #expect(cancelled.json["status"] as? String == "cancelled")
             let mine = try await intake.send("GET", "/v1/bookings/\(bookingID)", token: user)
             #expect(mine.json["status"] as? String == "cancelled")
-            let notices = try await intake.send("GET", "/v1/notifications", token: user)
-            let templates = ((try JSONSerialization.jsonObject(with: Data(notices.body.utf8)) as? [[String: Any]]) ?? []).compactMap { $0["template"] as? String }
+            // The daemon's notifications.dispatch jobs store them just after each commit.
+            var templates: [String] = []
+            for _ in 0..<200 {
+                let notices = try await intake.send("GET", "/v1/notifications", token: user)
+                templates = ((try JSONSerialization.jsonObject(with: Data(notices.body.utf8)) as? [[String: Any]]) ?? [])
+                    .compactMap { $0["template"] as? String }
+                if templates.contains("booking_confirmed") && templates.contains("event_cancelled") { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
             #expect(templates.contains("booking_confirmed"))
             #expect(templates.contains("event_cancelled"))
         }

@@ -57,7 +57,10 @@ import Testing
                 try await QT.waitForState(lost, .running, on: client)
                 _ = try await jobs.cancel(id: lost)
                 // The worker sees it lost the job; its attempt fails and the job stays cancelled.
-                try await QT.waitUntil("SELECT count(*) = 0 FROM pg_stat_activity WHERE state = 'idle in transaction'", on: client)
+                try await QT.waitUntil("""
+                    SELECT count(*) = 0 FROM pg_stat_activity
+                    WHERE datname = current_database() AND state LIKE 'idle in transaction%'
+                    """, on: client)
                 let marker = try await jobs.enqueue(NewJob(kind: "diag.noop")).id
                 try await QT.waitForState(marker, .completed, on: client)
                 #expect(try await QT.row(lost, on: client).state == "cancelled")

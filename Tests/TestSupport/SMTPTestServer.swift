@@ -68,7 +68,8 @@ public final class SMTPTestServer: Sendable {
         authPassword: String? = nil,
         rejectRecipientDomain: String? = nil,
         tempfailCount: Int = 0,
-        tls: TestTLS? = nil
+        tls: TestTLS? = nil,
+        dataReplyDelay: Duration = .zero
     ) async throws -> SMTPTestServer {
         precondition((authUser == nil) == (authPassword == nil), "authUser and authPassword go together")
         return try await runBlocking {
@@ -83,6 +84,9 @@ public final class SMTPTestServer: Sendable {
             }
             if let rejectRecipientDomain { arguments += ["--reject-rcpt-domain", rejectRecipientDomain] }
             if tempfailCount > 0 { arguments += ["--tempfail-count", String(tempfailCount)] }
+            if dataReplyDelay > .zero {
+                arguments += ["--data-reply-delay", String(Double(dataReplyDelay.components.seconds) + Double(dataReplyDelay.components.attoseconds) / 1e18)]
+            }
             if let tls {
                 arguments += ["--tls-cert", tls.certificatePath, "--tls-key", tls.keyPath,
                               "--tls-mode", tls.implicit ? "implicit" : "starttls"]

@@ -12,6 +12,7 @@ Options:
                               successful AUTH gets 530, a wrong password gets 535
   --reject-rcpt-domain D      RCPT TO an address at domain D gets 550 5.1.1
   --tempfail-count N          the first N DATA commands get 451 4.3.0
+  --data-reply-delay S        wait S seconds before answering the end of DATA (a slow scanner)
   --tls-cert C --tls-key K --tls-mode starttls|implicit
                               offer (and require) STARTTLS, or speak TLS from the first byte
   --exit-on-stdin-eof         also stop when stdin reaches end of file (the parent holds the
@@ -36,7 +37,8 @@ HOST = "127.0.0.1"
 
 
 class SinkHandler:
-    def __init__(self, spool, reject_domain, tempfail_count):
+    def __init__(self, spool, reject_domain, tempfail_count, data_reply_delay=0.0):
+        self.data_reply_delay = data_reply_delay
         self.spool = spool
         self.reject_domain = reject_domain.lower() if reject_domain else None
         self.tempfail_remaining = tempfail_count
@@ -50,6 +52,8 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_reply_delay > 0:
+            await asyncio.sleep(self.data_reply_delay)
         if self.tempfail_remaining > 0:
             self.tempfail_remaining -= 1
             return "451 4.3.0 try again later"
@@ -99,6 +103,7 @@ def parse_arguments():
     parser.add_argument("--auth-password")
     parser.add_argument("--reject-rcpt-domain")
     parser.add_argument("--tempfail-count", type=int, default=0)
+    parser.add_argument("--data-reply-delay", type=float, default=0.0)
     parser.add_argument("--tls-cert")
     parser.add_argument("--tls-key")
     parser.add_argument("--tls-mode", choices=["starttls", "implicit"])
@@ -113,7 +118,8 @@ def parse_arguments():
 
 async def serve(arguments):
     loop = asyncio.get_running_loop()
-    handler = SinkHandler(arguments.spool, arguments.reject_rcpt_domain, arguments.tempfail_count)
+    handler = SinkHandler(arguments.spool, arguments.reject_rcpt_domain, arguments.tempfail_count,
+                          arguments.data_reply_delay)
     options = {
         # A fixed name: the default, socket.getfqdn(), may wait on DNS.
         "hostname": "evently-smtp-sink",

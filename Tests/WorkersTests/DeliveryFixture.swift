@@ -102,9 +102,11 @@ struct DeliveryFixture {
         }
     }
 
-    /// Until no job of `kinds` is waiting or running.
+    /// Until no job of `kinds` (nor a `notifications.dispatch` job, which makes the delivery
+    /// jobs) is waiting or running.
     func waitForJobsToSettle(_ kinds: [String], timeout: Duration = .seconds(30),
                              sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let kinds = kinds + [NotificationDispatchWorker.Payload.kind]
         try await waitUntil("jobs \(kinds) to finish", timeout: timeout, sourceLocation: sourceLocation) {
             try await client.withConnection { connection in
                 let rows = try await connection.query("""

@@ -4,6 +4,9 @@ CREATE TABLE evently.booking_reminders (
     booking_id      uuid        NOT NULL REFERENCES evently.bookings (id) ON DELETE CASCADE,
     offset_seconds  integer     NOT NULL CHECK (offset_seconds > 0),
     sent_at         timestamptz NOT NULL DEFAULT now(),
+    -- Claimed together with a smaller offset (a scan that found both due, e.g. after downtime):
+    -- recorded so it is never sent later, but only the smaller one's reminder went out.
+    superseded      boolean     NOT NULL DEFAULT false,
     PRIMARY KEY (booking_id, offset_seconds)
 );
 

@@ -226,15 +226,22 @@ public struct NotificationStore: Sendable {
 
     /// A notification with the addresses its recipient has now, for a sender.
     public func deliveryTarget(id: UUID, on connection: PostgresConnection) async throws -> DeliveryTarget? {
-        let notification = try await connection.firstRow(
-            "SELECT \(unescaped: Self.columns) FROM evently.notifications WHERE id = \(id)", logger: logger, Self.decode)
-        guard let notification else { return nil }
-        let contact = try await connection.firstRow(
-            "SELECT email, phone FROM evently.users WHERE id = \(notification.userID)",
-            logger: logger) { try $0.decode((String, String?).self) }
-        guard let (email, phone) = contact else { return nil }
-        return DeliveryTarget(notification: notification, email: email, phone: phone)
+        // One round trip: the row's columns first (decoded as everywhere), then the contact.
+        try await connection.firstRow("""
+            SELECT \(unescaped: Self.qualifiedColumns), u.email, u.phone
+            FROM evently.notifications AS n JOIN evently.users AS u ON u.id = n.user_id
+            WHERE n.id = \(id)
+            """, logger: logger) { row in
+            let notification = try Self.decode(row)
+            let columns = row.makeRandomAccess()
+            let email = try columns[columns.count - 2].decode(String.self)
+            let phone = try columns[columns.count - 1].decode(String?.self)
+            return DeliveryTarget(notification: notification, email: email, phone: phone)
+        }
     }
+
+    static let qualifiedColumns = columns.split(separator: ",")
+        .map { "n.\($0.trimmingCharacters(in: .whitespacesAndNewlines))" }.joined(separator: ", ")
 
     /// The phone numbers of `userIDs` that have one (for choosing channels).
     public func phones(of userIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: String] {

@@ -9,7 +9,7 @@ struct EventlyJobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "evently-jobs",
         abstract: "Evently's job queue and scheduler daemon on PostgreSQL.",
-        subcommands: [ServeCommand.self, MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, JobsCommand.self, QueuesCommand.self, BenchCommand.self, BookingBenchCommand.self, SchedulesCommand.self],
+        subcommands: [ServeCommand.self, MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, JobsCommand.self, QueuesCommand.self, BenchCommand.self, BookingBenchCommand.self, EmailBenchCommand.self, SchedulesCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

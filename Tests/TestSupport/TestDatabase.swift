@@ -78,10 +78,20 @@ public enum TestDatabase {
             defer { group.cancelAll() }
             // Let the pool start before the first lease, which it would otherwise log as a warning.
             try await Task.sleep(for: .milliseconds(5))
-            if !migrations.isEmpty {
-                try await SchemaMigrator(migrations: migrations, logger: logger).migrate(client)
+            do {
+                if !migrations.isEmpty {
+                    try await SchemaMigrator(migrations: migrations, logger: logger).migrate(client)
+                }
+                return try await body(client)
+            } catch let error as PSQLError {
+                // PSQLError's description hides the server's message; a failing test needs it.
+                throw ServerError(detail: String(reflecting: error))
             }
-            return try await body(client)
         }
+    }
+
+    public struct ServerError: Error, CustomStringConvertible {
+        public var detail: String
+        public var description: String { "PostgreSQL: \(detail)" }
     }
 }

@@ -75,6 +75,16 @@ struct DeliveryFixture {
         }?.notification)
     }
 
+    /// The user's email row once its delivery has an outcome: sent, or at least one failed
+    /// attempt recorded.
+    func emailOutcome(of user: User, sourceLocation: SourceLocation = #_sourceLocation) async throws -> UserNotification {
+        try await waitUntil("the email row to be sent or to record a failure", sourceLocation: sourceLocation) {
+            let row = try await notifications(of: user)[.email]?.first
+            return row?.status == .sent || row?.lastError != nil
+        }
+        return try #require(try await notifications(of: user)[.email]?.first, sourceLocation: sourceLocation)
+    }
+
     /// State and attempt of every job of `kind`.
     func jobs(_ kind: String) async throws -> [(id: Int64, state: String, attempt: Int, errors: String)] {
         try await client.withConnection { connection in

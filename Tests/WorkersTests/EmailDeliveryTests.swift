@@ -89,11 +89,7 @@ import Testing
             let event = try await f.event()
             try await f.withDaemon(delivery: DeliveryFixture.smtp(smtp)) {
                 try await f.book(ann, event, quantity: 1)
-                try await f.waitUntil("the email row to be sent or to fail") {
-                    let row = try await f.notifications(of: ann)[.email]?.first
-                    return row?.status == .sent || row?.lastError != nil
-                }
-                let row = try #require(try await f.notifications(of: ann)[.email]?.first)
+                let row = try await f.emailOutcome(of: ann)
                 #expect(row.status == .sent, "\(row.lastError ?? "")")
                 #expect(try await f.jobs(EmailSendWorker.Payload.kind).first?.attempt == 1)
                 #expect(try smtp.messages().count == 1)
@@ -113,10 +109,7 @@ import Testing
             delivery.smtp.port = port
             try await f.withDaemon(delivery: delivery) {
                 try await f.book(ann, event, quantity: 2)
-                try await f.waitUntil("a failed attempt to be recorded") {
-                    try await f.notifications(of: ann)[.email]?.first?.lastError != nil
-                }
-                let whileDown = try #require(try await f.notifications(of: ann)[.email]?.first)
+                let whileDown = try await f.emailOutcome(of: ann)
                 #expect(whileDown.status == .queued, "a connection failure keeps the notification queued for a retry")
                 #expect(whileDown.lastError?.contains("connection") == true, "\(whileDown.lastError ?? "")")
 
@@ -179,11 +172,7 @@ import Testing
             delivery.smtp.caFile = tls.certificatePath
             try await f.withDaemon(delivery: delivery) {
                 try await f.book(ann, event, quantity: 1)
-                try await f.waitUntil("the email row to be sent or to fail") {
-                    let row = try await f.notifications(of: ann)[.email]?.first
-                    return row?.status == .sent || row?.lastError != nil
-                }
-                let row = try #require(try await f.notifications(of: ann)[.email]?.first)
+                let row = try await f.emailOutcome(of: ann)
                 #expect(row.status == .sent, "\(row.lastError ?? "")")
                 #expect(try smtp.messages().first?.recipients == [ann.email])
             }
@@ -206,10 +195,7 @@ import Testing
                 delivery.smtp.security = security
                 try await f.withDaemon(delivery: delivery) {
                     try await f.book(ann, event, quantity: 1)
-                    try await f.waitUntil("a failed attempt to be recorded") {
-                        try await f.notifications(of: ann)[.email]?.first?.lastError != nil
-                    }
-                    let row = try #require(try await f.notifications(of: ann)[.email]?.first)
+                    let row = try await f.emailOutcome(of: ann)
                     #expect(row.status == .queued, "retried: the server may be fixed")
                     #expect(row.lastError?.localizedCaseInsensitiveContains(expected) == true,
                             "\(security) against \(server.port): \(row.lastError ?? "")")

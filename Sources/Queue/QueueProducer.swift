@@ -115,17 +115,21 @@ final class QueueProducer: Sendable {
                     metrics.recordClaim(duration: ContinuousClock.now - started, count: jobs.count)
                     claimFailures = 0
                     let now = ContinuousClock.now
-                    state.withLock { state in
+                    let freeAfter = state.withLock { state in
                         for job in jobs {
                             state.running[job.id] = RunningJob(attempt: job.attempt, deadline: now + timeout(for: job))
                         }
                         state.lastClaimFilledSlots = jobs.count == limit
+                        return settings.concurrency - state.running.count
                     }
                     for job in jobs {
                         group.addTask { await self.execute(job) }
                     }
-                    // A full batch means more may be due: claim again while slots are free.
-                    if jobs.count == limit && jobs.count < free { continue }
+                    // A full batch means more may be due: claim again while enough slots are
+                    // free. Counted now, not before the claim: jobs that ended while it ran freed
+                    // slots without ringing (a slot rings only when the free count reaches the
+                    // threshold), and waiting for the next ring left them idle until the poll.
+                    if jobs.count == limit && freeAfter >= refillThreshold { continue }
                 } catch {
                     claimFailures += 1
                     if claimFailures == 1 || claimFailures % 30 == 0 {

@@ -390,6 +390,28 @@ import Testing
         }
     }
 
+    /// Jobs that end while a claim is in flight free their slots without ringing (a slot rings
+    /// only when the free count reaches the refill threshold); the producer used to leave them
+    /// idle until the next poll. With a one-minute poll, a stall fails this test.
+    @Test func slotsFreedDuringAClaimAreRefilledWithoutWaitingForThePoll() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let timeline = Timeline()
+            let registry = try QT.registry { try $0.register(SlowWorker(timeline: timeline)) }
+            let jobs = JobClient(client: client, logger: logger)
+            let configuration = QT.configuration {
+                $0.queues = ["default": 8]
+                $0.pollInterval = .seconds(60)
+            }
+            try await QT.withDaemon(QT.daemon(client, registry: registry, configuration: configuration)) {
+                try await QT.waitForListener(on: client)
+                let ids = try await jobs.enqueue((0..<300).map { _ in try NewJob(SlowPayload(ms: 10)) })
+                try await QT.waitUntil(
+                    "SELECT count(*) = \(ids.count) FROM evently_jobs.jobs WHERE state = 'completed'",
+                    on: client, timeout: .seconds(30), "300 short jobs to finish without a poll")
+            }
+        }
+    }
+
     @Test func daemonRunsOnlyItsQueues() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
             let jobs = JobClient(client: client, logger: logger)

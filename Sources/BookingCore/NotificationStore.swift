@@ -172,6 +172,13 @@ public struct NotificationStore: Sendable {
             """, on: connection)
     }
 
+    /// Whether a notification carries this provider message id.
+    public func knowsProviderMessage(_ providerMessageID: String, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.firstRow(
+            "SELECT 1 FROM evently.notifications WHERE provider_message_id = \(providerMessageID) LIMIT 1",
+            logger: logger) { _ in true } ?? false
+    }
+
     /// Records the provider's report that a sent message never arrived. Only a sent row moves:
     /// a late "failed" after "delivered" is ignored.
     @discardableResult

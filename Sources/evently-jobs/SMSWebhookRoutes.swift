@@ -13,7 +13,8 @@ import Workers
 /// our requests (``WebhookSignature``, keyed by `sms.secret`), over the raw body and a timestamp
 /// at most five minutes old; anything else is a 403. Reports only move a notification forward:
 /// `delivered` and `failed`/`undelivered` apply to a sent notification, so a late or repeated
-/// callback never takes a delivered one back.
+/// callback never takes a delivered one back. A report for a message id we do not (yet) know is
+/// a 404, so the provider retries it.
 struct SMSWebhookRoutes: Sendable {
     let client: PostgresClient
     let settings: SMSSettings
@@ -70,6 +71,11 @@ struct SMSWebhookRoutes: Sendable {
             updated = false
         } else {
             throw APIError.badRequest("unknown status '\(rawStatus)'", field: "status")
+        }
+        if !updated, try await !client.withConnection({ try await store.knowsProviderMessage(messageID, on: $0) }) {
+            // A report can outrun our own record of the send (the provider answered, the row is
+            // not marked yet): a 404 makes the provider try again later instead of losing it.
+            throw APIError(.notFound, "unknown_message", "no notification has provider message id '\(messageID)' (yet)")
         }
         return try JSONResponse.make(CallbackResult(messageID: messageID, status: status, updated: updated))
     }

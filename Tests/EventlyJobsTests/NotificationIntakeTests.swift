@@ -134,6 +134,9 @@ import Workers
             #expect(smsRow["status"] as? String == "delivered")
             #expect(smsRow["delivered_at"] is String)
             #expect(try await callback(intake, messageID: "SM-0001", status: "exploded").status == 400)
+            let unknown = try await callback(intake, messageID: "SM-never-sent", status: "delivered")
+            #expect(unknown.status == 404, "an unknown message id is retried by the provider, not dropped")
+            #expect(unknown.errorCode == "unknown_message")
         }
     }
 

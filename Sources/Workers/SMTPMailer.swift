@@ -79,7 +79,9 @@ public struct SMTPMailer: Sendable {
     static func sendBlocking(_ mail: OutgoingMail, settings: SMTPSettings) -> Result<Void, SMTPDeliveryError> {
         guard let host = settings.host else { return .failure(.connection("no SMTP host is configured")) }
         var relay: ImplicitTLSRelay?
-        var server = "\(host.contains(":") ? "[\(host)]" : host):\(settings.port)"
+        // (libesmtp splits at the first colon: an IPv6 literal goes through the relay or not at
+        // all, which the configuration enforces.)
+        var server = "\(host):\(settings.port)"
         if settings.security == .tls {
             do {
                 let started = try ImplicitTLSRelay.start(host: host, port: settings.port, caFile: settings.caFile,

@@ -84,6 +84,12 @@ extension JobsConfig {
         }
         if let from = value("EVENTLY_SMS_FROM") { delivery.sms.from = from }
         if let secret = value("EVENTLY_SMS_SECRET") { delivery.sms.secret = secret }
+        // libesmtp splits "host:port" at the first colon, so it cannot reach an IPv6 literal;
+        // with tls = "tls" the TLS relay makes that connection instead, and can.
+        if let host = delivery.smtp.host, host.contains(":"), delivery.smtp.security != .tls {
+            throw ConfigError(file: sourcePath, line: keyLines["smtp.host"], key: "smtp.host",
+                              message: "an IPv6 address works only with smtp.tls = \"tls\" (libesmtp splits host:port at the first colon); use a host name")
+        }
         // Checked once the environment has had its say: a user in the file may well get its
         // password from the environment.
         if delivery.smtp.user != nil && (delivery.smtp.password ?? "").isEmpty {

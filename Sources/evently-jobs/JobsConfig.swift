@@ -159,7 +159,7 @@ extension JobsConfig {
         }
         scheduling = try reader.scheduleSettings()
         delivery = try reader.deliverySettings()
-        for key in ["smtp.user", "sms.url"] {
+        for key in ["smtp.user", "smtp.host", "sms.url"] {
             keyLines[key] = file.entries.first { $0.qualifiedKey == key }?.line
         }
         reportsDirectory = try reader.string("reports", "directory") ?? reportsDirectory

@@ -448,4 +448,11 @@ extension JobsConfigTests {
             #expect("\(error)".contains("password"))
         }
     }
+
+    @Test func anIPv6SMTPHostNeedsImplicitTLS() throws {
+        let error = try #require(refusal("[smtp]\nhost = \"::1\"\ntls = \"off\""))
+        #expect(error.key == "smtp.host")
+        #expect(error.line == 2)
+        #expect(try parse("[smtp]\nhost = \"::1\"\ntls = \"tls\"").delivery.smtp.host == "::1")
+    }
 }

@@ -23,6 +23,8 @@ struct BookingBenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds per measurement.") var seconds = 5
     @Option(help: "Rounds of direct then HTTP, per scenario.") var rounds = 2
     @Option(help: "Events for the spread scenario.") var events = 64
+    @Flag(help: "Let the daemon work the bookings' notification jobs during the run (paused by default, so the booking path is measured alone).")
+    var deliverNotifications = false
 
     static let secret = "bench-secret-0123456789abcdef0123456789"
 
@@ -61,7 +63,11 @@ struct BookingBenchCommand: AsyncParsableCommand {
                 guard let port = await portIterator.next() else { return }
 
                 let setup = try await prepare(client: client, logger: logger)
-                print("evently-jobs bench-bookings: \(clients) clients, \(seconds) s per measurement, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+                if !deliverNotifications {
+                    try await JobClient(client: client, logger: logger).setPaused(true, queue: NotificationDispatch.queue)
+                }
+                print("evently-jobs bench-bookings: \(clients) clients, \(seconds) s per measurement, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+                      + "notification jobs \(deliverNotifications ? "worked during the run" : "paused")")
                 var lines = ["", "| scenario | round | direct SQL bookings/s | HTTP bookings/s | HTTP ÷ direct |", "|---|---|---|---|---|"]
                 for (scenario, eventIDs) in [("one hot event", [setup.hotEvent]), ("spread over \(events) events", setup.spreadEvents)] {
                     for round in 1...rounds {

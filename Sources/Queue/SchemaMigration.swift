@@ -31,15 +31,4 @@ public struct SchemaMigration: Sendable, Hashable {
             sql: String(decoding: bytes, as: UTF8.self)
         )
     }
-
-    /// A fingerprint of the SQL (64-bit FNV-1a, hex), recorded when the migration is applied so
-    /// that a later edit of a shipped file is noticed rather than silently missing.
-    public var checksum: String {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in sql.utf8 {
-            hash ^= UInt64(byte)
-            hash &*= 0x0000_0100_0000_01b3
-        }
-        return String(hash, radix: 16)
-    }
 }

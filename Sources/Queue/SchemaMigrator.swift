@@ -47,20 +47,15 @@ public struct SchemaMigrator: Sendable {
                     PRIMARY KEY (module, version)
                 )
                 """, logger: logger)
-            // Added after the first migrations shipped: rows recorded before have none, and get
-            // this binary's on first sight.
-            try await tx.query(
-                "ALTER TABLE public.evently_schema_migrations ADD COLUMN IF NOT EXISTS checksum text", logger: logger)
             let recorded = try await Self.recordedVersions(on: tx, logger: logger)
             try checkNotNewer(recorded)
-            try await checkUnchanged(on: tx)
 
             var appliedNow: [SchemaMigration] = []
             for migration in migrations where !recorded.contains(.init(migration.module, migration.version)) {
                 try await tx.query(PostgresQuery(unsafeSQL: Self.wrapAsOneStatement(migration.sql)), logger: logger)
                 try await tx.query("""
-                    INSERT INTO public.evently_schema_migrations (module, version, name, checksum)
-                    VALUES (\(migration.module), \(migration.version), \(migration.name), \(migration.checksum))
+                    INSERT INTO public.evently_schema_migrations (module, version, name)
+                    VALUES (\(migration.module), \(migration.version), \(migration.name))
                     """, logger: logger)
                 appliedNow.append(migration)
             }
@@ -112,28 +107,6 @@ public struct SchemaMigrator: Sendable {
         }
     }
 
-    /// Refuses a database where a migration this binary knows was applied from other SQL: an
-    /// edited migration file never runs again, so its change would silently be missing.
-    func checkUnchanged(on connection: PostgresConnection) async throws {
-        let known = Dictionary(uniqueKeysWithValues: migrations.map { (ModuleVersion($0.module, $0.version), $0) })
-        let rows = try await connection.query(
-            "SELECT module, version, checksum FROM public.evently_schema_migrations", logger: logger)
-        var missing: [SchemaMigration] = []
-        for try await (module, version, checksum) in rows.decode((String, Int, String?).self) {
-            guard let migration = known[.init(module, version)] else { continue }
-            guard let checksum else { missing.append(migration); continue }
-            if checksum != migration.checksum {
-                throw SchemaMigratorError.migrationChanged(module: module, version: version, name: migration.name)
-            }
-        }
-        for migration in missing {
-            try await connection.query("""
-                UPDATE public.evently_schema_migrations SET checksum = \(migration.checksum)
-                WHERE module = \(migration.module) AND version = \(migration.version) AND checksum IS NULL
-                """, logger: logger)
-        }
-    }
-
     /// The extended query protocol runs one statement per query; a migration file holds several.
     /// A `DO` block whose body `EXECUTE`s the file runs them all, inside our transaction.
     static func wrapAsOneStatement(_ sql: String) -> String {
@@ -148,16 +121,12 @@ public struct SchemaMigrator: Sendable {
 /// Why migrating was refused.
 public enum SchemaMigratorError: Error, CustomStringConvertible, Equatable {
     case databaseIsNewer(module: String, databaseVersion: Int, binaryVersion: Int)
-    case migrationChanged(module: String, version: Int, name: String)
 
     public var description: String {
         switch self {
         case let .databaseIsNewer(module, databaseVersion, binaryVersion):
             return "the database schema of module '\(module)' is at version \(databaseVersion), newer than "
                 + "this binary knows (\(binaryVersion)); run a newer evently-jobs against this database"
-        case let .migrationChanged(module, version, name):
-            return "migration \(module) \(version) (\(name)) differs from the one applied to this database; "
-                + "a shipped migration must not change: add a new one instead"
         }
     }
 }

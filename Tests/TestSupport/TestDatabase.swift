@@ -26,9 +26,12 @@ public enum TestDatabase {
             let result = Result<EmbeddedPostgres, any Error> {
                 let directory = URL(fileURLWithPath: NSTemporaryDirectory())
                     .appendingPathComponent("evently-tests-\(getpid())")
+                // Suites run in parallel, each test with a pool of its own: at 300 connections
+                // the server refused some ("too many clients"), and a PostgresNIO pool whose
+                // first connections were refused was seen to wait forever (a whole-run hang).
                 let cluster = EmbeddedPostgres(
                     directory: directory,
-                    settings: ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "300"],
+                    settings: ["fsync": "off", "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "1500"],
                     logger: logger)
                 try cluster.start()
                 clusterToStopAtExit.withLock { $0 = cluster }

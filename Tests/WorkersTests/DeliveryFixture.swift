@@ -21,7 +21,7 @@ struct DeliveryFixture {
     let client: PostgresClient
 
     static func with<T: Sendable>(_ body: (DeliveryFixture) async throws -> T) async throws -> T {
-        try await TestDatabase.withClient(migrations: migrations, maximumConnections: 30) { client in
+        try await TestDatabase.withClient(migrations: migrations, maximumConnections: 12) { client in
             try await body(DeliveryFixture(client: client))
         }
     }

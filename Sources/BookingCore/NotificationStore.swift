@@ -89,14 +89,22 @@ public struct NotificationStore: Sendable {
     /// - Throws: ``BookingError/eventNotFound``, ``BookingError/userNotFound``.
     public func create(from notice: Notice, type: NotificationChannel, dedupeKey: String? = nil, now: Date,
                        on connection: PostgresConnection) async throws -> (notification: UserNotification, created: Bool) {
+        let content = try await content(for: notice, on: connection)
+        return try await create(userID: notice.userID, type: type, template: notice.template.rawValue, content: content,
+                                channels: notice.channels ?? [type], eventID: notice.eventID,
+                                bookingID: notice.bookingID, dedupeKey: dedupeKey, now: now, on: connection)
+    }
+
+    /// A notice's stored content: its facts, and its subject and body rendered from them.
+    ///
+    /// - Throws: ``BookingError/eventNotFound``.
+    public func content(for notice: Notice, on connection: PostgresConnection) async throws -> [String: String] {
         let facts = try await facts(for: notice, on: connection)
         let message = notice.template.render(facts)
         var content = facts.fields
         content["subject"] = message.subject
         content["body"] = message.body
-        return try await create(userID: notice.userID, type: type, template: notice.template.rawValue, content: content,
-                                channels: notice.channels ?? [type], eventID: notice.eventID,
-                                bookingID: notice.bookingID, dedupeKey: dedupeKey, now: now, on: connection)
+        return content
     }
 
     /// What a notice's message is rendered from: the event, and the booking and waitlist entry

@@ -94,11 +94,7 @@ public struct NotificationDispatch: Sendable {
         var jobs: [NewJob] = []
         for (index, notice) in notices.enumerated() {
             let channels = notice.channels ?? Self.defaultChannels(hasPhone: phones[notice.userID] != nil)
-            let facts = try await store.facts(for: notice, on: connection)
-            let message = notice.template.render(facts)
-            var content = facts.fields
-            content["subject"] = message.subject
-            content["body"] = message.body
+            let content = try await store.content(for: notice, on: connection)
             for channel in channels {
                 let dedupeKey = dedupeKeys?[index].map { "\($0):\(channel.rawValue)" }
                 let (row, created) = try await store.create(

@@ -9,9 +9,7 @@ extension ConfReader {
         smtp.host = try string("smtp", "host").flatMap { $0.isEmpty ? nil : $0 }
         smtp.port = try integer("smtp", "port", in: 1...65535) ?? smtp.port
         if let tls = try string("smtp", "tls") {
-            guard let security = SMTPSecurity(rawValue: tls) else {
-                throw error("smtp", "tls", "must be one of \(SMTPSecurity.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(tls)\"")
-            }
+            guard let security = SMTPSecurity(rawValue: tls) else { throw error("smtp", "tls", SMTPSecurity.refusal(tls)) }
             smtp.security = security
         }
         smtp.user = try string("smtp", "user").flatMap { $0.isEmpty ? nil : $0 }
@@ -65,9 +63,7 @@ extension JobsConfig {
             delivery.smtp.port = number
         }
         if let tls = value("EVENTLY_SMTP_TLS") {
-            guard let security = SMTPSecurity(rawValue: tls) else {
-                throw fail("EVENTLY_SMTP_TLS", "must be one of \(SMTPSecurity.allCases.map(\.rawValue).joined(separator: ", ")), found \"\(tls)\"")
-            }
+            guard let security = SMTPSecurity(rawValue: tls) else { throw fail("EVENTLY_SMTP_TLS", SMTPSecurity.refusal(tls)) }
             delivery.smtp.security = security
         }
         if let user = value("EVENTLY_SMTP_USER") { delivery.smtp.user = user }
@@ -105,5 +101,12 @@ extension JobsConfig {
     static func isHTTPURL(_ text: String) -> Bool {
         guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), url.host?.isEmpty == false else { return false }
         return scheme == "http" || scheme == "https"
+    }
+}
+
+extension SMTPSecurity {
+    /// The message for a value that is none of the settings, the same from the file and the environment.
+    static func refusal(_ value: String) -> String {
+        "must be one of \(allCases.map(\.rawValue).joined(separator: ", ")), found \"\(value)\""
     }
 }

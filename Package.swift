@@ -28,7 +28,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto", "3.12.0"..<"5.0.0"),
-        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.0"),
     ],
     targets: [
         .executableTarget(
@@ -50,7 +49,7 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             resources: [
-                .embedInCode("openapi.json"),
+                .embedInCode("HTTP/openapi.json"),
             ],
             swiftSettings: strictSettings
         ),
@@ -89,22 +88,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
-            ],
-            // One file per notification template: its first line is the subject, then a blank
-            // line, then the plain-text body (swift-mustache).
-            resources: [
-                .embedInCode("Templates/booking_confirmed.mustache"),
-                .embedInCode("Templates/booking_cancelled.mustache"),
-                .embedInCode("Templates/waitlist_offer.mustache"),
-                .embedInCode("Templates/offer_lapsed.mustache"),
-                .embedInCode("Templates/reminder.mustache"),
-                .embedInCode("Templates/event_cancelled.mustache"),
-                .embedInCode("Templates/waitlist_booked.mustache"),
             ],
             swiftSettings: strictSettings
         ),

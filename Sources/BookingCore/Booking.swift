@@ -1,12 +1,5 @@
 import Foundation
 
-/// Where a booking is in its life.
-public enum BookingStatus: String, Sendable, Codable, Hashable {
-    case confirmed
-    case cancelled
-    case refunded
-}
-
 /// Seats a user holds for an event.
 public struct Booking: Sendable, Codable, Equatable, Identifiable {
     public var id: UUID
@@ -41,21 +34,5 @@ public struct Booking: Sendable, Codable, Equatable, Identifiable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.cancelledAt = cancelledAt
-    }
-}
-
-/// The result of ``BookingStore/book(userID:eventID:quantity:idempotencyKey:requestHash:now:pricing:on:)``.
-public struct BookingOutcome: Sendable, Equatable {
-    public var booking: Booking
-    /// `true` when an earlier booking with the same idempotency key was returned (nothing new
-    /// was booked, and there is nothing to follow up).
-    public var isReplay: Bool
-    /// The work the booking implies; the caller enqueues it in the same transaction.
-    public var followUps: [FollowUp]
-
-    public init(booking: Booking, isReplay: Bool, followUps: [FollowUp]) {
-        self.booking = booking
-        self.isReplay = isReplay
-        self.followUps = followUps
     }
 }

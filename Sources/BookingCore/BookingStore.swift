@@ -2,14 +2,8 @@ import Foundation
 import Logging
 import PostgresNIO
 
-/// The statements on `evently.bookings`: book, cancel, read.
-///
-/// Booking never reads seats and then writes them. One conditional
-/// `UPDATE events SET available_seats = available_seats - n WHERE available_seats >= n` takes
-/// the seats or matches nothing; concurrent bookings for one event queue on that row, and each
-/// re-evaluates the condition against the committed count when its turn comes. That is why N
-/// concurrent requests for the last seats confirm exactly as many seats as exist, with no
-/// version retry loop.
+/// The statements on `evently.bookings`: book, cancel, read. Seats are taken and returned
+/// through ``EventSeats``, whose one conditional statement is what keeps bookings from overselling.
 public struct BookingStore: Sendable {
     let logger: Logger
     /// How long a statement waits on a row lock before failing (`lock_timeout`).
@@ -20,11 +14,10 @@ public struct BookingStore: Sendable {
         self.lockTimeout = lockTimeout
     }
 
-    static func columns(_ alias: String = "") -> String {
-        let p = alias.isEmpty ? "" : alias + "."
-        return "\(p)id, \(p)user_id, \(p)event_id, \(p)quantity, \(p)total_amount::text, \(p)reference, \(p)status, "
-            + "\(p)idempotency_key, \(p)request_hash, \(p)version, \(p)created_at, \(p)updated_at, \(p)cancelled_at"
-    }
+    static let columns = ColumnList("""
+        id, user_id, event_id, quantity, total_amount::text, reference, status, idempotency_key, request_hash, version, \
+        created_at, updated_at, cancelled_at
+        """)
 
     static func decode(_ row: PostgresRow) throws -> Booking {
         let (id, userID, eventID, quantity, amount, reference, status, key, hash, version, createdAt, updatedAt, cancelledAt) =
@@ -66,20 +59,13 @@ public struct BookingStore: Sendable {
             }
         }
 
-        // The one statement that takes seats. RETURNING gives the count after this booking, from
-        // which the seats taken before it (and so the price tier of each seat) follow exactly.
-        let taken = try await connection.firstRow("""
-            UPDATE evently.events
-            SET available_seats = available_seats - \(quantity), version = version + 1, updated_at = \(now)
-            WHERE id = \(eventID) AND status = 'active' AND starts_at > \(now) AND available_seats >= \(quantity)
-            RETURNING total_capacity, available_seats, base_price::text
-            """, logger: logger) { try $0.decode((Int, Int, String).self) }
-        guard let (capacity, availableAfter, basePrice) = taken else {
-            throw try await reasonNotBookable(eventID: eventID, quantity: quantity, now: now, on: connection)
+        // The count after this booking gives the seats taken before it, and so the price tier
+        // of each seat, exactly.
+        guard let taken = try await EventSeats.take(quantity, of: eventID, now: now, logger: logger, on: connection) else {
+            throw try await reasonNotBookable(eventID: eventID, now: now, on: connection)
         }
-        let soldBefore = capacity - availableAfter - quantity
-        let amount = pricing.total(quantity: quantity, soldBefore: soldBefore, capacity: capacity,
-                                   basePrice: try Decimal(numericText: basePrice))
+        let amount = pricing.total(quantity: quantity, soldBefore: taken.soldBefore(taking: quantity),
+                                   capacity: taken.capacity, basePrice: taken.basePrice)
 
         // The reference comes from the column default (date + sequence). ON CONFLICT covers a
         // writer that bypassed the advisory lock with the same key: we answer "in flight" and the
@@ -122,7 +108,7 @@ public struct BookingStore: Sendable {
 
     /// Why the seat UPDATE matched no row. Read after the fact, so under concurrency the
     /// availability reported is the one seen now, which may differ from the one the UPDATE saw.
-    private func reasonNotBookable(eventID: UUID, quantity: Int, now: Date,
+    private func reasonNotBookable(eventID: UUID, now: Date,
                                    on connection: PostgresConnection) async throws -> BookingError {
         let state = try await connection.firstRow(
             "SELECT status, available_seats, starts_at FROM evently.events WHERE id = \(eventID)", logger: logger
@@ -169,11 +155,7 @@ public struct BookingStore: Sendable {
             """, logger: logger, Self.decode)
         guard let booking = cancelled else { throw BookingError.alreadyCancelled }
 
-        try await connection.query("""
-            UPDATE evently.events
-            SET available_seats = available_seats + \(booking.quantity), version = version + 1, updated_at = \(now)
-            WHERE id = \(eventID)
-            """, logger: logger)
+        try await EventSeats.giveBack(booking.quantity, to: eventID, now: now, logger: logger, on: connection)
         return Outcome(booking, followUps: [
             .notify(userID: booking.userID, template: .bookingCancelled, eventID: eventID, bookingID: booking.id),
             .promoteWaitlist(eventID: eventID),

@@ -3,8 +3,7 @@ import Logging
 import PostgresNIO
 
 /// The statements on `evently.events`: creation, reads, versioned admin edits, cancellation.
-/// Seat counts change here only on cancellation; bookings and the waitlist move them in their
-/// own stores, always with one atomic increment or decrement.
+/// Seat counts move through ``EventSeats``, apart from a capacity edit.
 public struct EventStore: Sendable {
     let logger: Logger
     /// How long a statement waits on a row lock before failing (`lock_timeout`).
@@ -15,11 +14,10 @@ public struct EventStore: Sendable {
         self.lockTimeout = lockTimeout
     }
 
-    static func columns(_ alias: String = "") -> String {
-        let p = alias.isEmpty ? "" : alias + "."
-        return "\(p)id, \(p)name, \(p)venue, \(p)starts_at, \(p)total_capacity, \(p)available_seats, \(p)base_price::text, "
-            + "\(p)waitlist_mode, \(p)status, \(p)version, \(p)created_by, \(p)created_at, \(p)updated_at"
-    }
+    static let columns = ColumnList("""
+        id, name, venue, starts_at, total_capacity, available_seats, base_price::text, waitlist_mode, status, version, \
+        created_by, created_at, updated_at
+        """)
 
     static func decode(_ row: PostgresRow) throws -> Event {
         let (id, name, venue, startsAt, capacity, available, price, mode, status, version, createdBy, createdAt, updatedAt) =
@@ -140,15 +138,9 @@ public struct EventStore: Sendable {
             WHERE w.id = open.id
             RETURNING w.user_id, CASE WHEN open.previous = 'offered' THEN w.offered_seats ELSE 0 END, w.channels::text
             """, logger: logger) { try $0.decode((UUID, Int, String).self) }
-        // Every seat comes back by increment, so an accounting error would trip the CHECK here
-        // rather than silently reset the count.
         let returned = bookings.reduce(0) { $0 + $1.2 } + entries.reduce(0) { $0 + $1.1 }
-        let event = try await connection.firstRow("""
-            UPDATE evently.events SET available_seats = available_seats + \(returned)
-            WHERE id = \(id)
-            RETURNING \(unescaped: Self.columns())
-            """, logger: logger, Self.decode)
-        guard let event else { throw BookingError.eventNotFound }
+        try await EventSeats.giveBack(returned, to: id, raisingVersion: false, now: now, logger: logger, on: connection)
+        let event = try await get(id: id, on: connection)
 
         var followUps: [FollowUp] = []
         var notified = Set<UUID>()

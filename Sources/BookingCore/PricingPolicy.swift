@@ -57,11 +57,16 @@ public struct PricingPolicy: Sendable, Equatable {
         self.tiers = tiers
     }
 
+    /// Tiers known to be valid (the built-in policies below).
+    private init(checked tiers: [Tier]) {
+        self.tiers = tiers
+    }
+
     /// Every seat at the base price.
-    public static let flat = try! PricingPolicy(tiers: [Tier(upToSoldFraction: 1.0, multiplier: 1.0)])
+    public static let flat = PricingPolicy(checked: [Tier(upToSoldFraction: 1.0, multiplier: 1.0)])
 
     /// Base price for the first half, +25 % up to 80 % sold, +50 % for the last fifth.
-    public static let standard = try! PricingPolicy(tiers: [
+    public static let standard = PricingPolicy(checked: [
         Tier(upToSoldFraction: 0.5, multiplier: 1.0),
         Tier(upToSoldFraction: 0.8, multiplier: 1.25),
         Tier(upToSoldFraction: 1.0, multiplier: 1.5),

@@ -1,11 +1,5 @@
 import Foundation
 
-/// Whether a user may administer events.
-public enum UserRole: String, Sendable, Codable, Hashable {
-    case admin
-    case user
-}
-
 /// A platform user, mirrored from the identity token.
 public struct User: Sendable, Codable, Equatable, Identifiable {
     public var id: UUID
@@ -26,20 +20,5 @@ public struct User: Sendable, Codable, Equatable, Identifiable {
         self.version = version
         self.createdAt = createdAt
         self.updatedAt = updatedAt
-    }
-}
-
-/// What a verified token says about its user: the input of ``UserStore/upsert(_:now:on:)``.
-public struct UserClaims: Sendable, Equatable {
-    public var id: UUID
-    public var email: String
-    public var role: UserRole
-    public var phone: String?
-
-    public init(id: UUID, email: String, role: UserRole, phone: String? = nil) {
-        self.id = id
-        self.email = email
-        self.role = role
-        self.phone = phone
     }
 }

@@ -20,12 +20,10 @@ public struct WaitlistStore: Sendable {
         self.promotionScanLimit = promotionScanLimit
     }
 
-    static func columns(_ alias: String = "") -> String {
-        let p = alias.isEmpty ? "" : alias + "."
-        return "\(p)id, \(p)user_id, \(p)event_id, \(p)quantity, \(p)priority_score, \(p)joined_at, \(p)status, "
-            + "\(p)channels::text AS channels, \(p)offer_expires_at, \(p)offered_seats, "
-            + "\(p)offered_amount::text AS offered_amount, \(p)booking_id, \(p)expires_at, \(p)created_at, \(p)updated_at"
-    }
+    static let columns = ColumnList("""
+        id, user_id, event_id, quantity, priority_score, joined_at, status, channels::text AS channels, offer_expires_at, \
+        offered_seats, offered_amount::text AS offered_amount, booking_id, expires_at, created_at, updated_at
+        """)
 
     /// The 1-based place of waiting entry `w` in its line: the waiting entries ordered before it
     /// by (priority_score DESC, joined_at, id), plus one. Counted on read over `waitlist_line_idx`,
@@ -180,11 +178,7 @@ public struct WaitlistStore: Sendable {
         guard try WaitlistStatus(stored: previousText) == .offered, let held = entry.offeredSeats else {
             return Outcome(entry)
         }
-        try await connection.query("""
-            UPDATE evently.events
-            SET available_seats = available_seats + \(held), version = version + 1, updated_at = \(now)
-            WHERE id = \(eventID)
-            """, logger: logger)
+        try await EventSeats.giveBack(held, to: eventID, now: now, logger: logger, on: connection)
         return Outcome(entry, followUps: [.promoteWaitlist(eventID: eventID)])
     }
 
@@ -243,25 +237,16 @@ public struct WaitlistStore: Sendable {
         case .offer:
             let expires = now.addingTimeInterval(Double(offerWindow.components.seconds)
                                                  + Double(offerWindow.components.attoseconds) / 1e18)
-            // One statement: mark the entries offered and take exactly the seats of the rows
-            // actually updated out of the event.
             served = try await connection.rows("""
                 WITH plan AS (
                     SELECT * FROM unnest(\(ids)::uuid[], \(amounts)::text[]) AS p(id, amount)
-                ), offered AS (
-                    UPDATE evently.waitlist AS w
-                    SET status = 'offered', offered_seats = w.quantity, offered_amount = p.amount::numeric,
-                        offer_expires_at = \(expires), updated_at = \(now)
-                    FROM plan AS p
-                    WHERE w.id = p.id AND w.status = 'waiting'
-                    RETURNING \(unescaped: Self.columns("w"))
-                ), held AS (
-                    UPDATE evently.events
-                    SET available_seats = available_seats - (SELECT coalesce(sum(offered_seats), 0) FROM offered),
-                        version = version + 1, updated_at = \(now)
-                    WHERE id = \(eventID)
                 )
-                SELECT * FROM offered
+                UPDATE evently.waitlist AS w
+                SET status = 'offered', offered_seats = w.quantity, offered_amount = p.amount::numeric,
+                    offer_expires_at = \(expires), updated_at = \(now)
+                FROM plan AS p
+                WHERE w.id = p.id AND w.status = 'waiting'
+                RETURNING \(unescaped: Self.columns("w"))
                 """, logger: logger, Self.decode)
         case .autoBook:
             let bookingIDs = picked.map { _ in UUID() }
@@ -279,14 +264,15 @@ public struct WaitlistStore: Sendable {
                     INSERT INTO evently.bookings (id, user_id, event_id, quantity, total_amount, status, created_at, updated_at)
                     SELECT b.booking_id, b.user_id, b.event_id, b.quantity, b.offered_amount::numeric, 'confirmed', \(now), \(now)
                     FROM booked AS b
-                ), taken AS (
-                    UPDATE evently.events
-                    SET available_seats = available_seats - (SELECT coalesce(sum(quantity), 0) FROM booked),
-                        version = version + 1, updated_at = \(now)
-                    WHERE id = \(eventID)
                 )
                 SELECT * FROM booked
                 """, logger: logger, Self.decode)
+        }
+        // Exactly the seats of the entries served. The event row is still locked, so the count
+        // read above holds and the take cannot fail; if it did, the transaction rolls back.
+        let seats = served.reduce(0) { $0 + ($1.offeredSeats ?? $1.quantity) }
+        if seats > 0, try await EventSeats.take(seats, of: eventID, now: now, logger: logger, on: connection) == nil {
+            throw BookingError.soldOut(available: available)
         }
         let order = Dictionary(uniqueKeysWithValues: ids.enumerated().map { ($1, $0) })
         let sorted = served.sorted { order[$0.id, default: 0] < order[$1.id, default: 0] }
@@ -363,14 +349,11 @@ public struct WaitlistStore: Sendable {
                 UPDATE evently.waitlist AS w SET status = 'lapsed', updated_at = \(now)
                 WHERE w.status = 'offered' AND w.offer_expires_at <= \(now) AND w.event_id = ANY(\(eventIDs)::uuid[])
                 RETURNING \(unescaped: Self.columns("w"))
-            ), released AS (
-                UPDATE evently.events AS e
-                SET available_seats = e.available_seats + r.seats, version = e.version + 1, updated_at = \(now)
-                FROM (SELECT event_id, sum(offered_seats) AS seats FROM lapsed GROUP BY event_id) AS r
-                WHERE e.id = r.event_id
             )
             SELECT * FROM lapsed ORDER BY event_id, offer_expires_at, id
             """, logger: logger, Self.decode)
+        let held = Dictionary(lapsed.map { ($0.eventID, $0.offeredSeats ?? 0) }, uniquingKeysWith: +)
+        try await EventSeats.giveBack(held, now: now, logger: logger, on: connection)
         var followUps: [FollowUp] = lapsed.map {
             .notify(userID: $0.userID, template: .offerLapsed, eventID: $0.eventID, waitlistEntryID: $0.id,
                     channels: $0.channels)

@@ -146,7 +146,13 @@ public final class EmbeddedPostgres: Sendable {
     func run(tool: String, _ arguments: [String], allowFailure: Bool = false) throws -> Int32 {
         let executable = try Self.locate(tool)
         let argv = Self.isRoot ? ["/usr/sbin/runuser", "-u", "postgres", "--", executable] + arguments : [executable] + arguments
-        let (status, output) = try Self.spawnAndWait(argv)
+        let status: Int32, output: String
+        do {
+            (status, output) = try ChildProcess.run(argv)
+        } catch let error as ChildProcessError {
+            throw EmbeddedPostgresError.toolFailed(tool: argv[0], arguments: Array(argv.dropFirst()), status: -1,
+                                                   output: error.reason)
+        }
         if status != 0 && !allowFailure {
             let logTail = (try? String(contentsOf: logFile, encoding: .utf8))?
                 .split(separator: "\n").suffix(10).joined(separator: "\n") ?? ""
@@ -154,36 +160,6 @@ public final class EmbeddedPostgres: Sendable {
                 tool: tool, arguments: arguments, status: status, output: output + (logTail.isEmpty ? "" : "\n" + logTail))
         }
         return status
-    }
-
-    /// Runs a command to completion with its output in a temporary file.
-    ///
-    /// Plain `posix_spawn` and `waitpid`: Foundation's `Process` was seen missing the exit of
-    /// `runuser` here and waiting forever. A file, not a pipe, takes the output because the
-    /// server `pg_ctl` launches may keep inherited descriptors open long after `pg_ctl` exits.
-    static func spawnAndWait(_ argv: [String]) throws -> (status: Int32, output: String) {
-        let outputPath = NSTemporaryDirectory() + "evently-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawnError = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
-        guard spawnError == 0 else {
-            throw EmbeddedPostgresError.toolFailed(tool: argv[0], arguments: Array(argv.dropFirst()), status: -1,
-                                                   output: String(cString: strerror(spawnError)))
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = status & 0x7f == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
     }
 }
 

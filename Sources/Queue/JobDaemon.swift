@@ -13,23 +13,6 @@ import Synchronization
 /// Several daemons on one database are safe: claims use `SKIP LOCKED`, and the maintenance
 /// statements lock the rows they change, so they may run on every daemon at once.
 public final class JobDaemon: Service, Sendable {
-    public struct Configuration: Sendable {
-        /// Queue name → how many of its jobs run at once.
-        public var queues: [String: Int] = ["default": 10]
-        public var claimBatch = 100
-        public var pollInterval: Duration = .seconds(1)
-        public var lease: Duration = .seconds(60)
-        public var rescueInterval: Duration = .seconds(15)
-        public var shutdownTimeout: Duration = .seconds(25)
-        public var defaultTimeout: Duration = .seconds(300)
-        public var kindTimeouts: [String: Duration] = [:]
-        public var retryPolicy = RetryPolicy()
-        /// Recorded in `attempted_by`; defaults to host and pid.
-        public var workerName = "\(ProcessInfo.processInfo.hostName):\(getpid())"
-
-        public init() {}
-    }
-
     public let configuration: Configuration
     private let client: PostgresClient
     private let completer: JobCompleter
@@ -45,13 +28,9 @@ public final class JobDaemon: Service, Sendable {
         self.completer = completer
         var producers: [String: QueueProducer] = [:]
         for (queue, concurrency) in configuration.queues {
-            let settings = QueueProducer.Settings(
-                queue: queue, concurrency: concurrency, claimBatch: configuration.claimBatch, lease: configuration.lease,
-                defaultTimeout: configuration.defaultTimeout, kindTimeouts: configuration.kindTimeouts,
-                retryPolicy: configuration.retryPolicy, workerName: configuration.workerName,
-                shutdownTimeout: configuration.shutdownTimeout)
-            producers[queue] = QueueProducer(settings: settings, client: client, registry: registry,
-                                             completer: completer, metrics: metrics, logger: logger)
+            producers[queue] = QueueProducer(queue: queue, concurrency: concurrency, configuration: configuration,
+                                             client: client, registry: registry, completer: completer,
+                                             metrics: metrics, logger: logger)
         }
         self.producers = producers
     }

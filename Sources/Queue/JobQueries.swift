@@ -5,7 +5,16 @@ import PostgresNIO
 /// Every statement on `evently_jobs.jobs`, in one place. Each takes the connection to run on,
 /// so enqueues can share a caller's transaction.
 enum JobQueries {
-    static let unfinishedStates = "'available', 'scheduled', 'running', 'retryable'"
+    /// ``JobState/unfinished`` as a SQL list: the states in which a unique key is held and a
+    /// job still counts as work (the partial indexes of q0001_jobs.sql use the same list).
+    static let unfinishedStates = sqlList(JobState.unfinished)
+    /// The states a claim takes jobs from (when due).
+    static let claimableStates = sqlList([.available, .scheduled, .retryable])
+    static let finishedStates = sqlList(JobState.finished)
+
+    private static func sqlList(_ states: [JobState]) -> String {
+        states.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+    }
 
     // MARK: Enqueue
 
@@ -73,7 +82,7 @@ enum JobQueries {
             WITH next AS (
                 SELECT id FROM evently_jobs.jobs
                 WHERE queue = \(queue)
-                  AND state IN ('available', 'scheduled', 'retryable')
+                  AND state IN (\(unescaped: claimableStates))
                   AND run_at <= now()
                   AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = \(queue) AND p.paused)
                 ORDER BY priority, run_at, id
@@ -122,7 +131,7 @@ enum JobQueries {
             SET state = f.state,
                 attempt = j.attempt - CASE WHEN f.refund THEN 1 ELSE 0 END,
                 run_at = CASE WHEN f.delay >= 0 THEN now() + f.delay * interval '1 second' ELSE j.run_at END,
-                finalized_at = CASE WHEN f.state IN ('completed', 'cancelled', 'discarded') THEN now() END,
+                finalized_at = CASE WHEN f.state IN (\(unescaped: finishedStates)) THEN now() END,
                 lease_expires_at = NULL,
                 errors = CASE WHEN f.error = '' THEN j.errors
                               ELSE j.errors || jsonb_build_array(f.error::jsonb || jsonb_build_object('at', now())) END
@@ -130,6 +139,20 @@ enum JobQueries {
                         \(errors)::text[], \(refunds)::bool[]) AS f(id, attempt, state, delay, error, refund)
             WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running'
             """, logger: logger)
+    }
+
+    /// Completes one attempt's job on `connection`, inside the worker's own transaction.
+    /// Returns false when the attempt no longer owns the job (cancelled, or rescued and re-run).
+    static func completeOwned(id: Int64, attempt: Int, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.query("""
+            UPDATE evently_jobs.jobs
+            SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+            WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
+            RETURNING id
+            """, logger: logger)
+        var updated = 0
+        for try await _ in rows { updated += 1 }
+        return updated == 1
     }
 
     /// Extends the leases of jobs this daemon is still running.
@@ -176,7 +199,7 @@ enum JobQueries {
         let rows = try await connection.query("""
             WITH old AS (
                 SELECT id FROM evently_jobs.jobs
-                WHERE state IN ('completed', 'cancelled', 'discarded')
+                WHERE state IN (\(unescaped: finishedStates))
                   AND finalized_at < now() - \(seconds) * interval '1 second'
                 LIMIT \(limit)
                 FOR UPDATE SKIP LOCKED
@@ -194,50 +217,159 @@ enum JobQueries {
         try await connection.query(
             "SELECT pg_notify('evently_jobs', q) FROM unnest(\(Array(queues))::text[]) AS q", logger: logger)
     }
-}
 
-/// A job a daemon has claimed and is about to run.
-public struct ClaimedJob: Sendable, Equatable {
-    public var id: Int64
-    public var kind: String
-    public var queue: String
-    public var argsJSON: String
-    /// This attempt's number, starting at 1.
-    public var attempt: Int
-    public var maxAttempts: Int
-    public var priority: Int
+    // MARK: Operators
 
-    public var isLastAttempt: Bool { attempt >= maxAttempts }
-}
+    /// Per queue and unfinished state: the count, and the age in seconds of the oldest job
+    /// that is due and waiting.
+    static func unfinishedCounts(on connection: PostgresConnection, logger: Logger) async throws
+        -> [(queue: String, state: String, count: Int, oldestDueAge: Double?)] {
+        let rows = try await connection.query("""
+            SELECT queue, state, count(*)::bigint,
+                   extract(epoch FROM now() - min(run_at) FILTER (WHERE state <> 'running' AND run_at <= now()))::float8
+            FROM evently_jobs.jobs
+            WHERE state IN (\(unescaped: unfinishedStates))
+            GROUP BY queue, state
+            """, logger: logger)
+        var counts: [(queue: String, state: String, count: Int, oldestDueAge: Double?)] = []
+        for try await row in rows.decode((String, String, Int, Double?).self) { counts.append(row) }
+        return counts
+    }
 
-/// The result of one attempt, ready to be written back.
-struct FinishedAttempt: Sendable, Equatable {
-    var id: Int64
-    var attempt: Int
-    var newState: JobState
-    /// When to run next, from now; `nil` keeps `run_at`.
-    var runAfter: Duration?
-    /// A JSON object recorded in `errors` (the time is added by the database).
-    var errorJSON: String?
-    /// Snoozes and hand-backs do not count as an attempt.
-    var refundsAttempt: Bool = false
-}
+    /// Per queue and finished state: jobs finished in the last `windowSeconds`.
+    static func recentlyFinishedCounts(windowSeconds: Int, on connection: PostgresConnection, logger: Logger) async throws
+        -> [(queue: String, state: String, count: Int)] {
+        let rows = try await connection.query("""
+            SELECT queue, state, count(*)::bigint FROM evently_jobs.jobs
+            WHERE state IN (\(unescaped: finishedStates))
+              AND finalized_at > now() - \(windowSeconds) * interval '1 second'
+            GROUP BY queue, state
+            """, logger: logger)
+        var counts: [(queue: String, state: String, count: Int)] = []
+        for try await row in rows.decode((String, String, Int).self) { counts.append(row) }
+        return counts
+    }
 
-/// Errors of the queue library itself.
-public enum QueueError: Error, CustomStringConvertible, Equatable {
-    case unexpected(String)
-    case duplicateKind(String)
-    case jobNotFound(Int64)
-    case invalidState(id: Int64, state: JobState, action: String)
-    case invalidArguments(String)
+    /// Every queue an operator has paused or resumed, with whether it is paused now.
+    static func queuePauses(on connection: PostgresConnection, logger: Logger) async throws -> [(queue: String, paused: Bool)] {
+        let rows = try await connection.query("SELECT name, paused FROM evently_jobs.queues", logger: logger)
+        var pauses: [(queue: String, paused: Bool)] = []
+        for try await row in rows.decode((String, Bool).self) { pauses.append(row) }
+        return pauses
+    }
 
-    public var description: String {
-        switch self {
-        case .unexpected(let message): return message
-        case .duplicateKind(let kind): return "two workers are registered for job kind '\(kind)'"
-        case .jobNotFound(let id): return "no job with id \(id)"
-        case let .invalidState(id, state, action): return "job \(id) is \(state.rawValue) and cannot be \(action)"
-        case .invalidArguments(let message): return message
+    static func setPaused(_ paused: Bool, queue: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            INSERT INTO evently_jobs.queues (name, paused) VALUES (\(queue), \(paused))
+            ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = now()
+            """, logger: logger)
+    }
+
+    static let recordColumns = """
+        id, kind, queue, state, priority, attempt, max_attempts, args::text, run_at, created_at,
+        attempted_at, attempted_by, finalized_at, unique_key, errors::text
+        """
+
+    /// Jobs matching the filters (each `nil` matches all), newest first.
+    static func records(state: JobState?, kind: String?, queue: String?, limit: Int,
+                        on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
+        let rows = try await connection.query("""
+            SELECT \(unescaped: recordColumns) FROM evently_jobs.jobs
+            WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
+              AND (\(kind)::text IS NULL OR kind = \(kind))
+              AND (\(queue)::text IS NULL OR queue = \(queue))
+            ORDER BY id DESC LIMIT \(limit)
+            """, logger: logger)
+        return try await decodeRecords(rows)
+    }
+
+    static func record(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> JobRecord? {
+        let rows = try await connection.query(
+            "SELECT \(unescaped: recordColumns) FROM evently_jobs.jobs WHERE id = \(id)", logger: logger)
+        return try await decodeRecords(rows).first
+    }
+
+    /// Locks one job for an operator's change and returns its state and queue; nil when there is no such job.
+    static func lockForChange(id: Int64, on connection: PostgresConnection, logger: Logger) async throws
+        -> (state: JobState, queue: String)? {
+        let rows = try await connection.query(
+            "SELECT state, queue FROM evently_jobs.jobs WHERE id = \(id) FOR UPDATE", logger: logger)
+        for try await (state, queue) in rows.decode((String, String).self) {
+            guard let parsed = JobState(rawValue: state) else { throw QueueError.unexpected("job \(id) has unknown state '\(state)'") }
+            return (parsed, queue)
         }
+        return nil
+    }
+
+    /// Makes a job due now, with one more attempt if it had spent them all.
+    static func retryNow(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE evently_jobs.jobs
+            SET state = 'available', run_at = now(), finalized_at = NULL,
+                max_attempts = greatest(max_attempts, attempt + 1)
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    /// Cancels a job for an operator; a running attempt's late report is then ignored.
+    static func cancelByOperator(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("""
+            UPDATE evently_jobs.jobs
+            SET state = 'cancelled', finalized_at = now(), lease_expires_at = NULL,
+                errors = errors || jsonb_build_array(jsonb_build_object(
+                    'attempt', attempt, 'at', now(), 'kind', 'cancelled', 'error', 'cancelled by an operator'))
+            WHERE id = \(id)
+            """, logger: logger)
+    }
+
+    static func decodeRecords(_ rows: PostgresRowSequence) async throws -> [JobRecord] {
+        var records: [JobRecord] = []
+        for try await row in rows {
+            let (id, kind, queue, state, priority, attempt, maxAttempts, args, runAt, createdAt) =
+                try row.decode((Int64, String, String, String, Int, Int, Int, String, Date, Date).self, context: .default)
+            let columns = row.makeRandomAccess()
+            let errorsText = try columns[14].decode(String.self, context: .default)
+            let errors = (try? JSONDecoder().decode([JobRecord.AttemptError].self, from: Data(errorsText.utf8))) ?? []
+            records.append(JobRecord(
+                id: id, kind: kind, queue: queue, state: JobState(rawValue: state) ?? .available, priority: priority,
+                attempt: attempt, maxAttempts: maxAttempts, args: args, runAt: runAt, createdAt: createdAt,
+                attemptedAt: try columns[10].decode(Date?.self, context: .default),
+                attemptedBy: try columns[11].decode(String?.self, context: .default),
+                finalizedAt: try columns[12].decode(Date?.self, context: .default),
+                uniqueKey: try columns[13].decode(String?.self, context: .default),
+                errors: errors))
+        }
+        return records
+    }
+
+    // MARK: Benchmarks
+
+    /// Jobs not yet finished, read through the partial index (cheap however much history there is).
+    static func unfinishedCount(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query(
+            "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state IN (\(unescaped: unfinishedStates))", logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Sessions listening for job notifications (a running daemon has one).
+    static func listenerCount(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.query("""
+            SELECT count(*)::bigint FROM pg_stat_activity
+            WHERE datname = current_database() AND query LIKE 'LISTEN%evently_jobs%'
+            """, logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// Deletes every job and refreshes the planner's statistics (between benchmark rounds).
+    static func deleteAll(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("TRUNCATE evently_jobs.jobs", logger: logger)
+        try await analyze(on: connection, logger: logger)
+    }
+
+    /// Reclaims dead rows and refreshes the planner's statistics of the jobs table.
+    static func analyze(on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("VACUUM ANALYZE evently_jobs.jobs", logger: logger)
     }
 }

@@ -35,26 +35,21 @@ public enum QueueBenchmark {
 
     /// Jobs not yet finished, read through the partial index (cheap however much history there is).
     public static func unfinishedCount(client: PostgresClient, logger: Logger) async throws -> Int {
-        let rows = try await client.query(
-            "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state IN ('available', 'scheduled', 'running', 'retryable')",
-            logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
+        try await client.withConnection { try await JobQueries.unfinishedCount(on: $0, logger: logger) }
     }
 
     /// Sessions listening for job notifications (a running daemon has one).
     public static func listenerCount(client: PostgresClient, logger: Logger) async throws -> Int {
-        let rows = try await client.query("""
-            SELECT count(*)::bigint FROM pg_stat_activity
-            WHERE datname = current_database() AND query LIKE 'LISTEN%evently_jobs%'
-            """, logger: logger)
-        for try await count in rows.decode(Int.self) { return count }
-        return 0
+        try await client.withConnection { try await JobQueries.listenerCount(on: $0, logger: logger) }
     }
 
     /// Deletes every job (between rounds).
     public static func reset(client: PostgresClient, logger: Logger) async throws {
-        try await client.query("TRUNCATE evently_jobs.jobs", logger: logger)
-        try await client.query("VACUUM ANALYZE evently_jobs.jobs", logger: logger)
+        try await client.withConnection { try await JobQueries.deleteAll(on: $0, logger: logger) }
+    }
+
+    /// Reclaims dead rows and refreshes statistics of the jobs table (before a measured round).
+    public static func analyze(client: PostgresClient, logger: Logger) async throws {
+        try await client.withConnection { try await JobQueries.analyze(on: $0, logger: logger) }
     }
 }

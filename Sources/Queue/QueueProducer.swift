@@ -11,25 +11,16 @@ import Synchronization
 /// ``Doorbell`` rung by NOTIFY, by the poll timer, and by finished jobs when the last claim
 /// filled every slot (so a busy queue keeps flowing without any notification).
 final class QueueProducer: Sendable {
-    struct Settings: Sendable {
-        var queue: String
-        var concurrency: Int
-        var claimBatch: Int
-        var lease: Duration
-        var defaultTimeout: Duration
-        var kindTimeouts: [String: Duration]
-        var retryPolicy: RetryPolicy
-        var workerName: String
-        var shutdownTimeout: Duration
-    }
-
     private struct State {
         var running: [Int64: RunningJob] = [:]
         var lastClaimFilledSlots = false
         var stopping = false
     }
 
-    let settings: Settings
+    let queue: String
+    /// Slots: how many of this queue's jobs run at once.
+    let concurrency: Int
+    let configuration: JobDaemon.Configuration
     let doorbell = Doorbell()
     private let state = Mutex(State())
     private let client: PostgresClient
@@ -38,36 +29,32 @@ final class QueueProducer: Sendable {
     private let metrics: QueueMetrics
     private let logger: Logger
 
-    init(settings: Settings, client: PostgresClient, registry: WorkerRegistry, completer: JobCompleter,
-         metrics: QueueMetrics, logger: Logger) {
-        self.settings = settings
+    init(queue: String, concurrency: Int, configuration: JobDaemon.Configuration, client: PostgresClient,
+         registry: WorkerRegistry, completer: JobCompleter, metrics: QueueMetrics, logger: Logger) {
+        self.queue = queue
+        self.concurrency = concurrency
+        self.configuration = configuration
         self.client = client
         self.registry = registry
         self.completer = completer
         self.metrics = metrics
         var logger = logger
-        logger[metadataKey: "queue"] = "\(settings.queue)"
+        logger[metadataKey: "queue"] = "\(queue)"
         self.logger = logger
     }
 
     /// Free slots that make a claim worthwhile on a busy queue: a quarter of the slots, at most
     /// a batch, so long jobs never leave more than a quarter of the slots idle.
-    private var refillThreshold: Int { min(settings.claimBatch, max(1, settings.concurrency / 4)) }
+    private var refillThreshold: Int { min(configuration.claimBatch, max(1, concurrency / 4)) }
 
     /// A claimed job until its outcome is reported.
     struct RunningJob {
         var attempt: Int
         var deadline: ContinuousClock.Instant
-        /// Set once the job's task has started; the sweeper cancels it through this.
-        var task: TaskCanceller?
+        /// The task the attempt runs in, set once it has started: the sweeper cancels it
+        /// when the deadline passes.
+        var task: Task<FinishedAttempt, Never>?
         var timedOut = false
-    }
-
-    /// Cancels the task a job runs in. The pointer is only used under the state lock while the
-    /// job is registered, and a job deregisters before its task ends, so it never outlives the task.
-    struct TaskCanceller: @unchecked Sendable {
-        let task: UnsafeCurrentTask
-        func cancel() { task.cancel() }
     }
 
     /// How often running jobs are checked against their timeouts (timeouts are this precise).
@@ -76,7 +63,7 @@ final class QueueProducer: Sendable {
     /// Jobs this producer is running now, with their attempts (for lease renewal).
     var runningJobs: [Int64: Int] { state.withLock { $0.running.mapValues(\.attempt) } }
 
-    /// Stop claiming; running jobs get `shutdownTimeout` to finish, then are handed back.
+    /// Stop claiming; running jobs get the configured shutdown timeout to finish, then are handed back.
     func stop() {
         state.withLock { $0.stopping = true }
         doorbell.ring()
@@ -95,13 +82,13 @@ final class QueueProducer: Sendable {
         var claimFailures = 0
         while !Task.isCancelled {
             let (free, stopping, busy) = state.withLock {
-                ($0.stopping ? 0 : settings.concurrency - $0.running.count, $0.stopping, $0.lastClaimFilledSlots)
+                ($0.stopping ? 0 : concurrency - $0.running.count, $0.stopping, $0.lastClaimFilledSlots)
             }
             if stopping { return }
             // Outcomes waiting to be written count against claiming, so a slow database
             // slows claiming instead of piling up results in memory.
             let backlogRoom = 10 * JobCompleter.maximumBatch - completer.backlog
-            let limit = min(free, settings.claimBatch, max(backlogRoom, 0))
+            let limit = min(free, configuration.claimBatch, max(backlogRoom, 0))
             // On a busy queue, wait until a whole batch of slots is free: many small claims
             // cost a round trip each for few jobs.
             let worthClaiming = !busy || limit >= refillThreshold
@@ -109,8 +96,8 @@ final class QueueProducer: Sendable {
                 do {
                     let started = ContinuousClock.now
                     let jobs = try await client.withConnection { connection in
-                        try await JobQueries.claim(queue: settings.queue, limit: limit, worker: settings.workerName,
-                                                   lease: settings.lease, on: connection, logger: logger)
+                        try await JobQueries.claim(queue: queue, limit: limit, worker: configuration.workerName,
+                                                   lease: configuration.lease, on: connection, logger: logger)
                     }
                     metrics.recordClaim(duration: ContinuousClock.now - started, count: jobs.count)
                     claimFailures = 0
@@ -120,7 +107,7 @@ final class QueueProducer: Sendable {
                             state.running[job.id] = RunningJob(attempt: job.attempt, deadline: now + timeout(for: job))
                         }
                         state.lastClaimFilledSlots = jobs.count == limit
-                        return settings.concurrency - state.running.count
+                        return concurrency - state.running.count
                     }
                     for job in jobs {
                         group.addTask { await self.execute(job) }
@@ -143,8 +130,8 @@ final class QueueProducer: Sendable {
 
     private func drain(group: inout DiscardingTaskGroup) async {
         guard !state.withLock({ $0.running.isEmpty }) else { return }
-        let deadline = ContinuousClock.now + settings.shutdownTimeout
-        logger.info("waiting up to \(settings.shutdownTimeout) for \(runningJobs.count) running job(s)")
+        let deadline = ContinuousClock.now + configuration.shutdownTimeout
+        logger.info("waiting up to \(configuration.shutdownTimeout) for \(runningJobs.count) running job(s)")
         group.addTask { [doorbell] in
             try? await Task.sleep(until: deadline)
             doorbell.ring()
@@ -162,12 +149,25 @@ final class QueueProducer: Sendable {
 
     private func execute(_ job: ClaimedJob) async {
         let started = ContinuousClock.now
-        let outcome = await attempt(job)
+        // The attempt runs in a task whose handle this producer owns, so that the sweeper can
+        // cancel this one job at its deadline; cancelling the producer's task group (shutdown)
+        // reaches it through the cancellation handler.
+        let attemptTask = Task { await self.attempt(job) }
+        let timedOutBeforeStart = state.withLock { state -> Bool in
+            state.running[job.id]?.task = attemptTask
+            return state.running[job.id]?.timedOut ?? false
+        }
+        if timedOutBeforeStart { attemptTask.cancel() }
+        let outcome = await withTaskCancellationHandler {
+            await attemptTask.value
+        } onCancel: {
+            attemptTask.cancel()
+        }
         metrics.recordFinished(kind: job.kind, outcome: outcome.newState, duration: ContinuousClock.now - started)
         completer.report(outcome)
         let ring = state.withLock { state -> Bool in
             state.running[job.id] = nil
-            let free = settings.concurrency - state.running.count
+            let free = concurrency - state.running.count
             return (state.lastClaimFilledSlots && free == refillThreshold) || state.stopping
         }
         if ring { doorbell.ring() }
@@ -175,10 +175,6 @@ final class QueueProducer: Sendable {
 
     private func attempt(_ job: ClaimedJob) async -> FinishedAttempt {
         var outcome = FinishedAttempt(id: job.id, attempt: job.attempt, newState: .completed)
-        withUnsafeCurrentTask { task in
-            guard let task else { return }
-            state.withLock { $0.running[job.id]?.task = TaskCanceller(task: task) }
-        }
         guard let entry = registry.entry(for: job.kind) else {
             outcome.newState = .discarded
             outcome.errorJSON = Self.errorJSON(job, kind: "unknown_kind",
@@ -224,12 +220,14 @@ final class QueueProducer: Sendable {
                 context.logger.warning("job failed on its last attempt and is discarded: \(message)")
             } else {
                 outcome.newState = .retryable
+                let delay: Duration
                 if let hinted = (error as? any RetryAfterHinting)?.retryAfter {
-                    outcome.runAfter = min(max(hinted, .zero), .seconds(3600))
+                    delay = min(max(hinted, .zero), .seconds(3600))
                 } else {
-                    outcome.runAfter = settings.retryPolicy.delay(afterAttempt: job.attempt)
+                    delay = configuration.retryPolicy.delay(afterAttempt: job.attempt)
                 }
-                context.logger.info("job attempt failed, retrying in \(outcome.runAfter!): \(message)")
+                outcome.runAfter = delay
+                context.logger.info("job attempt failed, retrying in \(delay): \(message)")
             }
             return outcome
         }
@@ -244,7 +242,7 @@ final class QueueProducer: Sendable {
     struct JobTimedOut: Error {}
 
     func timeout(for job: ClaimedJob) -> Duration {
-        settings.kindTimeouts[job.kind] ?? registry.entry(for: job.kind)?.timeout ?? settings.defaultTimeout
+        configuration.kindTimeouts[job.kind] ?? registry.entry(for: job.kind)?.timeout ?? configuration.defaultTimeout
     }
 
     /// Cancels jobs past their deadline. One sweeper per queue rather than a timer per job:

@@ -12,8 +12,9 @@ public struct Schedule: Sendable {
     public var maxAttempts: Int
     public var enabled: Bool
 
+    /// A scheduled job gets few attempts by default: the next tick brings a fresh one.
     public init(name: String, expression: CronExpression, kind: String, argsJSON: String = "{}",
-                queue: String = "default", priority: Int = 0, maxAttempts: Int = 25, enabled: Bool = true) {
+                queue: String = "default", priority: Int = 0, maxAttempts: Int = 5, enabled: Bool = true) {
         self.name = name
         self.expression = expression
         self.kind = kind
@@ -42,7 +43,11 @@ public enum CatchUpPolicy: Sendable, Equatable {
     /// Enqueue every missed tick within `window`, at most `limit` per schedule.
     case all(window: Duration, limit: Int)
 
-    public static let `default` = CatchUpPolicy.latest(window: .seconds(3600))
+    /// How far back ticks are caught up unless configured: one hour.
+    public static let defaultWindow: Duration = .seconds(3600)
+    /// The most missed ticks `.all` enqueues per schedule unless configured.
+    public static let defaultLimit = 100
+    public static let `default` = CatchUpPolicy.latest(window: defaultWindow)
 
     /// How far back a tick can be and still fire.
     var window: Duration {

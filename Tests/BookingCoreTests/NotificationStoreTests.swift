@@ -69,7 +69,7 @@ import Testing
             #expect(row.status == .queued)
             #expect(row.eventID == event.id)
             #expect(row.bookingID == outcome.booking.id)
-            #expect(row.content["subject"] == "Booking confirmed: Jazz Night")
+            #expect(row.content["subject"] == "Booking confirmed: Jazz Night (\(outcome.booking.reference))")
             #expect(row.content["booking_reference"] == outcome.booking.reference)
             #expect(row.content["quantity"] == "2")
             #expect(row.content["total_amount"] == "24.00")

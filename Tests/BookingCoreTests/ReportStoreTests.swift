@@ -5,53 +5,13 @@ import PostgresNIO
 import Testing
 
 @Suite struct ReportStoreTests {
-    static let reports = ReportStore(logger: BookingFixture.logger)
-
-    /// f.now is 2030-03-17T17:46:40Z; the reported day is 17 March (UTC).
-    struct Day {
-        let start: Date
-        let before: Date
-        let during: Date
-        let after: Date
-
-        init(_ f: BookingFixture) {
-            start = ReportPeriod.daily.start(containing: f.now)
-            before = start.addingTimeInterval(-3_600)
-            during = f.now
-            after = start.addingTimeInterval(86_400 + 60)
-        }
-    }
-
-    /// Rock: made in the day bob 3 (confirmed), cat 1 (cancelled that day), eve 1 (cancelled the
-    /// next day); ann 2 made the day before and cancelled in it. Jazz: ann 4 (sold out) and dan
-    /// waiting. Folk: only a booking the next day, so no line.
-    static func seed(_ f: BookingFixture, _ day: Day) async throws -> (rock: Event, jazz: Event, folk: Event) {
-        let admin = try await f.user(.admin)
-        let rock = try await f.event(capacity: 10, price: 10, name: "Rock, \"live\"", by: admin)
-        let jazz = try await f.event(capacity: 4, price: 25, startsIn: 40 * 86_400, name: "Jazz", by: admin)
-        let folk = try await f.event(capacity: 100, price: 5, startsIn: 50 * 86_400, name: "Folk", by: admin)
-        let (ann, bob, cat, dan, eve) = (try await f.user(name: "ann"), try await f.user(name: "bob"), try await f.user(name: "cat"),
-                                         try await f.user(name: "dan"), try await f.user(name: "eve"))
-        let annRock = try await f.book(ann, rock, 2, at: day.before).booking
-        _ = try await f.book(bob, rock, 3, at: day.during)
-        let catRock = try await f.book(cat, rock, 1, at: day.during).booking
-        let eveRock = try await f.book(eve, rock, 1, at: day.during).booking
-        _ = try await f.book(ann, jazz, 4, at: day.during)
-        _ = try await f.book(bob, folk, 1, at: day.after)
-        _ = try await f.tx { try await f.bookings.cancel(bookingID: annRock.id, by: ann.id, now: day.during, on: $0) }
-        _ = try await f.tx { try await f.bookings.cancel(bookingID: catRock.id, by: cat.id, now: day.during, on: $0) }
-        _ = try await f.tx { try await f.bookings.cancel(bookingID: eveRock.id, by: eve.id, now: day.after, on: $0) }
-        _ = try await f.tx { try await f.waitlist.join(userID: dan.id, eventID: jazz.id, quantity: 2, now: day.during, on: $0) }
-        return (rock, jazz, folk)
-    }
-
     @Test func figuresFollowTheirDefinitions() async throws {
         try await BookingFixture.with { f in
-            let day = Day(f)
-            let (rock, jazz, _) = try await Self.seed(f, day)
+            let day = ReportFixture.Day(f)
+            let (rock, jazz, _) = try await ReportFixture.seed(f, day)
             let buildTime = day.after.addingTimeInterval(3_600)
             let (report, built) = try await f.client.withConnection {
-                try await Self.reports.build(period: .daily, start: day.during, now: buildTime, on: $0)
+                try await ReportFixture.reports.build(period: .daily, start: day.during, now: buildTime, on: $0)
             }
             #expect(built)
             #expect(report.period == .daily)
@@ -88,17 +48,17 @@ import Testing
 
     @Test func aPeriodIsReportedOnce() async throws {
         try await BookingFixture.with { f in
-            let day = Day(f)
-            _ = try await Self.seed(f, day)
+            let day = ReportFixture.Day(f)
+            _ = try await ReportFixture.seed(f, day)
             let first = try await f.client.withConnection {
-                try await Self.reports.build(period: .daily, start: day.start, now: day.after, on: $0)
+                try await ReportFixture.reports.build(period: .daily, start: day.start, now: day.after, on: $0)
             }
             // Later activity does not change a built report.
             let admin = try await f.user(.admin)
             let late = try await f.event(capacity: 5, name: "Late", by: admin)
             _ = try await f.book(try await f.user(), late, 1, at: day.during)
             let second = try await f.client.withConnection {
-                try await Self.reports.build(period: .daily, start: day.during, now: day.after.addingTimeInterval(60), on: $0)
+                try await ReportFixture.reports.build(period: .daily, start: day.during, now: day.after.addingTimeInterval(60), on: $0)
             }
             #expect(first.built && !second.built)
             #expect(second.report == first.report)
@@ -107,7 +67,7 @@ import Testing
 
             // Another period length is another report.
             let hourly = try await f.client.withConnection {
-                try await Self.reports.build(period: .hourly, start: day.during, now: day.after, on: $0)
+                try await ReportFixture.reports.build(period: .hourly, start: day.during, now: day.after, on: $0)
             }
             #expect(hourly.built)
             #expect(hourly.report.periodStart == ReportPeriod.hourly.start(containing: day.during))
@@ -116,14 +76,14 @@ import Testing
 
     @Test func concurrentBuildsOfOnePeriodInsertOneReport() async throws {
         try await BookingFixture.with(maximumConnections: 20) { f in
-            let day = Day(f)
-            _ = try await Self.seed(f, day)
+            let day = ReportFixture.Day(f)
+            _ = try await ReportFixture.seed(f, day)
             let results = try await withThrowingTaskGroup(of: (UUID, Bool).self) { group in
                 for index in 0..<12 {
                     group.addTask {
                         let (report, built) = try await f.client.withConnection {
-                            try await Self.reports.build(period: .daily, start: day.start.addingTimeInterval(Double(index) * 60),
-                                                         now: day.after, on: $0)
+                            try await ReportFixture.reports.build(period: .daily, start: day.start.addingTimeInterval(Double(index) * 60),
+                                                                  now: day.after, on: $0)
                         }
                         return (report.id, built)
                     }
@@ -141,7 +101,7 @@ import Testing
         try await BookingFixture.with { f in
             let start = ReportPeriod.hourly.start(containing: f.now)
             let (report, built) = try await f.client.withConnection {
-                try await Self.reports.build(period: .hourly, start: start, now: f.now, on: $0)
+                try await ReportFixture.reports.build(period: .hourly, start: start, now: f.now, on: $0)
             }
             #expect(built)
             #expect(report.lines.isEmpty)
@@ -153,24 +113,24 @@ import Testing
 
     @Test func listingIsNewestFirstAndReadsByIdAndPath() async throws {
         try await BookingFixture.with { f in
-            let day = Day(f)
-            _ = try await Self.seed(f, day)
+            let day = ReportFixture.Day(f)
+            _ = try await ReportFixture.seed(f, day)
             for (period, start) in [(ReportPeriod.daily, day.before), (.daily, day.start), (.hourly, day.during)] {
-                _ = try await f.client.withConnection { try await Self.reports.build(period: period, start: start, now: day.after, on: $0) }
+                _ = try await f.client.withConnection { try await ReportFixture.reports.build(period: period, start: start, now: day.after, on: $0) }
             }
-            let all = try await f.client.withConnection { try await Self.reports.list(on: $0) }
+            let all = try await f.client.withConnection { try await ReportFixture.reports.list(on: $0) }
             #expect(all.map(\.period) == [.hourly, .daily, .daily])
             #expect(all.map(\.periodStart) == [ReportPeriod.hourly.start(containing: day.during), day.start, day.start.addingTimeInterval(-86_400)])
             #expect(all.allSatisfy { $0.lines.isEmpty }, "the listing leaves the lines out")
-            let daily = try await f.client.withConnection { try await Self.reports.list(period: .daily, limit: 1, on: $0) }
+            let daily = try await f.client.withConnection { try await ReportFixture.reports.list(period: .daily, limit: 1, on: $0) }
             #expect(daily.map(\.periodStart) == [day.start])
 
             let id = try #require(daily.first?.id)
-            try await f.client.withConnection { try await Self.reports.recordCSVPath("/tmp/r.csv", reportID: id, on: $0) }
-            let loaded = try #require(try await f.client.withConnection { try await Self.reports.get(id: id, on: $0) })
+            try await f.client.withConnection { try await ReportFixture.reports.recordCSVPath("/tmp/r.csv", reportID: id, on: $0) }
+            let loaded = try #require(try await f.client.withConnection { try await ReportFixture.reports.get(id: id, on: $0) })
             #expect(loaded.csvPath == "/tmp/r.csv")
             #expect(loaded.lines.count == 2)
-            #expect(try await f.client.withConnection { try await Self.reports.get(id: UUID(), on: $0) } == nil)
+            #expect(try await f.client.withConnection { try await ReportFixture.reports.get(id: UUID(), on: $0) } == nil)
         }
     }
 
@@ -188,37 +148,5 @@ import Testing
                 #expect(error?.serverInfo?[.constraintName] == constraint)
             }
         }
-    }
-
-    @Test func csvQuotesAndParses() async throws {
-        try await BookingFixture.with { f in
-            let day = Day(f)
-            _ = try await Self.seed(f, day)
-            let report = try await f.client.withConnection {
-                try await Self.reports.build(period: .daily, start: day.start, now: day.after, on: $0).report
-            }
-            #expect(report.csv.contains("\"Rock, \"\"live\"\"\""))
-            let rows = try StrictCSV.parse(report.csv)
-            #expect(rows.first == Report.csvHeader)
-            #expect(rows.count == 4)
-            #expect(rows[1][1] == "Rock, \"live\"")
-            #expect(rows[1][2] == "2030-04-16T17:46:40Z")
-            #expect(rows.last == ["TOTAL", "", "", "4", "9", "130.00", "2", "3", "8", "14", "0.5714", "1"])
-            #expect(report.csvFileName == "report-daily-20300317T000000Z.csv")
-        }
-    }
-
-    @Test(arguments: [
-        (ReportPeriod.daily, "2030-03-17T17:46:40Z", "2030-03-17T00:00:00Z", "2030-03-16T00:00:00Z"),
-        (.daily, "2030-03-17T00:00:00Z", "2030-03-17T00:00:00Z", "2030-03-16T00:00:00Z"),
-        (.hourly, "2030-03-17T17:46:40Z", "2030-03-17T17:00:00Z", "2030-03-17T16:00:00Z"),
-        (.hourly, "1969-12-31T23:30:00Z", "1969-12-31T23:00:00Z", "1969-12-31T22:00:00Z"),
-    ])
-    func periodsAreWholeUTCHoursAndDays(period: ReportPeriod, at: String, start: String, lastComplete: String) throws {
-        let iso = ISO8601DateFormatter()
-        let date = try #require(iso.date(from: at))
-        #expect(iso.string(from: period.start(containing: date)) == start)
-        #expect(iso.string(from: period.lastComplete(before: date)) == lastComplete)
-        #expect(period.end(startingAt: period.start(containing: date)).timeIntervalSince(period.start(containing: date)) == period.length)
     }
 }

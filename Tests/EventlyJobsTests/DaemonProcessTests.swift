@@ -8,8 +8,8 @@ import AsyncHTTPClient
 import NIOHTTP1
 
 /// The real `evently-jobs` binary as a child process, killed and stopped like in production.
-final class DaemonProcess: @unchecked Sendable {
-    let pid: pid_t
+final class DaemonProcess: Sendable {
+    let process: ChildProcess
     let outputPath: String
 
     /// The binary built beside the test bundle.
@@ -20,43 +20,24 @@ final class DaemonProcess: @unchecked Sendable {
 
     init(arguments: [String], directory: URL) throws {
         outputPath = directory.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log").path
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let argv = [Self.executable] + arguments
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let error = posix_spawn(&pid, argv[0], &actions, nil, &cArguments, environ)
-        guard error == 0 else { throw POSIXError(POSIXErrorCode(rawValue: error) ?? .EIO) }
-        self.pid = pid
+        process = try ChildProcess([Self.executable] + arguments, output: .file(outputPath))
     }
+
+    var pid: pid_t { process.pid }
 
     var output: String { (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? "" }
 
-    func signal(_ signal: Int32) { kill(pid, signal) }
+    func signal(_ signal: Int32) { process.signal(signal) }
 
     /// Waits for the process to exit; returns its exit status, or nil on timeout.
     func waitForExit(timeout: Duration) async -> Int32? {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            var status: Int32 = 0
-            if waitpid(pid, &status, WNOHANG) == pid {
-                return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-            }
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        return nil
+        await process.waitForExit(timeout: timeout)
     }
 
     deinit {
-        var status: Int32 = 0
-        if waitpid(pid, &status, WNOHANG) == 0 {
-            kill(pid, SIGKILL)
-            waitpid(pid, &status, 0)
+        if process.isRunning {
+            process.signal(SIGKILL)
+            process.waitForExit()
         }
     }
 }
@@ -110,10 +91,7 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
 
     func withMigratedDatabase(_ body: (PostgresClient, String) async throws -> Void) async throws {
         let configuration = try await TestDatabase.makeDatabase(prefix: "proc")
-        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
+        try await TestDatabase.withClient(configuration: configuration) { client in
             try await SchemaMigrator(migrations: QueueSchema.migrations, logger: logger).migrate(client)
             try await body(client, configuration.database!)
         }

@@ -1,6 +1,7 @@
 import BookingCore
 import Foundation
 import PostgresNIO
+import Queue
 import Scheduler
 import Testing
 import Workers
@@ -23,8 +24,8 @@ import Workers
         let config = try JobsConfig.load(path: path, environment: [:])
         #expect(config.database.url == nil, "the shipped file runs on the embedded cluster")
         #expect(config.http.port == 8080)
-        #expect(config.queues["default"]?.concurrency == 10)
-        #expect(config.kinds["diag.sleep"]?.timeout == .seconds(60))
+        #expect(config.queue.queues["default"] == 10)
+        #expect(config.queue.kindTimeouts["diag.sleep"] == .seconds(60))
         #expect(config.embeddedDirectoryURL.path.hasSuffix("/.evently/postgres"))
     }
 
@@ -51,8 +52,8 @@ import Workers
         #expect(config.http.port == 9090)
         #expect(config.queue.pollInterval == .milliseconds(250))
         #expect(config.queue.retention == .seconds(2 * 86_400))
-        #expect(config.queues["email"] == .init(concurrency: 3))
-        #expect(config.kinds["report.build"]?.timeout == .seconds(600))
+        #expect(config.queue.queues["email"] == 3)
+        #expect(config.queue.kindTimeouts["report.build"] == .seconds(600))
     }
 
     @Test(arguments: [
@@ -192,7 +193,7 @@ extension JobsConfigTests {
         #expect(kinds["reminders"] == "reminders.scan")
         #expect(kinds["notifications_prune"] == "notifications.prune")
         #expect(kinds["daily_report"] == "report.build")
-        #expect(config.queues["notifications"]?.concurrency == 10)
+        #expect(config.queue.queues["notifications"] == 10)
     }
 
     @Test func smtpSectionIsRead() throws {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BookingCore
 import Crypto
 import EventlyTestSupport
 import Foundation
@@ -143,7 +144,9 @@ import Workers
     @Test func cancellationPromotionOfferEmailAcceptAndTheLapsePath() async throws {
         let smtp = try await SMTPTestServer.start()
         defer { smtp.stop() }
-        try await withDelivery(smtp: smtp, offerWindow: .seconds(2)) { intake in
+        // The window must outlast the second offer's round trips on a loaded machine (2 s was seen
+        // to lapse before the accept while other suites ran); the first offer is waited out.
+        try await withDelivery(smtp: smtp, offerWindow: .seconds(6)) { intake in
             let admin = try await TokenFactory.token(role: "admin")
             let event = try await createEvent(intake, admin: admin, capacity: 2)
             let holder = try await TokenFactory.token()
@@ -167,8 +170,8 @@ import Workers
             #expect(offerMail.recipients.count == 1)
             #expect(firstEmail["template"] as? String == "waitlist_offer")
 
-            // The first lets it lapse (window 2 s); the lapse job passes the seats to the second.
-            try await Task.sleep(for: .seconds(2.2))
+            // The first lets it lapse; the lapse job passes the seats to the second.
+            try await Task.sleep(for: .seconds(6.2))
             let lapse = try await intake.send("POST", "/v1/jobs", token: try await TokenFactory.token(role: "operator"),
                                               json: #"{"kind": "waitlist.lapse_offers"}"#)
             #expect(lapse.status == 201 || lapse.status == 200, "\(lapse.body)")

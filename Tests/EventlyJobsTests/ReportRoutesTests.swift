@@ -10,13 +10,8 @@ import Testing
 @Suite(.serialized) struct ReportRoutesTests {
     /// Builds the hourly report containing `instant` the way `report.build` does, on the daemon's database.
     static func buildReport(_ intake: DaemonHarness, containing instant: Date) async throws -> UUID {
-        let client = PostgresClient(configuration: intake.cluster.clientConfiguration(), backgroundLogger: TestDatabase.logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            // Let the pool start before the first lease, as TestDatabase does.
-            try await Task.sleep(for: .milliseconds(5))
-            return try await client.withConnection { connection in
+        try await TestDatabase.withClient(configuration: intake.cluster.clientConfiguration()) { client in
+            try await client.withConnection { connection in
                 try await ReportStore(logger: TestDatabase.logger).build(period: .hourly, start: instant, now: Date(), on: connection).report.id
             }
         }

@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Queue
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -34,7 +35,7 @@ public final class SMTPTestServer: Sendable {
     private let process: Mutex<RunningSink?>
 
     struct RunningSink: Sendable {
-        let pid: pid_t
+        let process: ChildProcess
         /// Our end of the socket pair that is the child's stdin and stdout: READY is read from
         /// it, and the child exits when it is closed.
         let controlFD: Int32
@@ -348,13 +349,12 @@ enum TestPython {
 
 // MARK: - Child processes
 
-/// Spawning and reaping the test servers' child processes with plain `posix_spawn`
-/// (Foundation's `Process` was seen hanging here), and stopping the ones left at exit.
+/// The test servers' child processes (``ChildProcess``), and stopping the ones left at exit.
 enum ChildProcesses {
     struct ReadTimeout: Error { let timeout: Duration }
 
     private struct Registry {
-        var pids: Set<pid_t> = []
+        var servers: [pid_t: ChildProcess] = [:]
         var scratchDirectories: [String] = []
         var registeredAtExit = false
     }
@@ -369,9 +369,9 @@ enum ChildProcesses {
     }
 
     static func cleanUpAtExit() {
-        let (pids, directories) = registry.withLock { ($0.pids, $0.scratchDirectories) }
-        for pid in pids { kill(pid, SIGTERM) }
-        for pid in pids { reap(pid, within: .seconds(3)) }
+        let (servers, directories) = registry.withLock { (Array($0.servers.values), $0.scratchDirectories) }
+        for server in servers { server.signal(SIGTERM) }
+        for server in servers { server.terminate(within: .seconds(3)) }
         for directory in directories { try? FileManager.default.removeItem(atPath: directory) }
     }
 
@@ -409,20 +409,14 @@ enum ChildProcesses {
     /// which also closes when this process dies). Its stderr goes to the file at `stderrPath`.
     static func spawnServer(_ argv: [String], stderrPath: String) throws -> SMTPTestServer.RunningSink {
         let pair = try makeSocketPair()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, pair.child, 0)
-        posix_spawn_file_actions_adddup2(&actions, pair.child, 1)
-        posix_spawn_file_actions_addopen(&actions, 2, stderrPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-
-        let pid: pid_t
+        let process: ChildProcess
         do {
-            pid = try registry.withLock { state -> pid_t in
-                let pid = try spawn(argv, actions: &actions)
+            process = try registry.withLock { state -> ChildProcess in
+                let process = try ChildProcess(argv, input: .descriptor(pair.child), output: .descriptor(pair.child),
+                                               error: .file(stderrPath))
                 registerAtExitOnce(&state)
-                state.pids.insert(pid)
-                return pid
+                state.servers[process.pid] = process
+                return process
             }
         } catch {
             close(pair.parent)
@@ -430,31 +424,14 @@ enum ChildProcesses {
             throw error
         }
         close(pair.child)
-        return .init(pid: pid, controlFD: pair.parent)
+        return .init(process: process, controlFD: pair.parent)
     }
 
     /// SIGTERM, wait up to 10 s for the exit (then SIGKILL), and close our end of its socket.
     static func terminate(_ running: SMTPTestServer.RunningSink) {
-        kill(running.pid, SIGTERM)
-        reap(running.pid, within: .seconds(10))
-        registry.withLock { _ = $0.pids.remove(running.pid) }
+        running.process.terminate(within: .seconds(10))
+        registry.withLock { _ = $0.servers.removeValue(forKey: running.process.pid) }
         close(running.controlFD)
-    }
-
-    /// Waits for `pid` to exit, killing it after `timeout`.
-    static func reap(_ pid: pid_t, within timeout: Duration) {
-        let deadline = ContinuousClock.now + timeout
-        var status: Int32 = 0
-        while true {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid || (result == -1 && errno != EINTR) { return }
-            if ContinuousClock.now >= deadline {
-                kill(pid, SIGKILL)
-                while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-                return
-            }
-            usleep(10_000)
-        }
     }
 
     /// Reads one line (without its newline) from `fd`; nil at end of file.
@@ -498,46 +475,6 @@ enum ChildProcesses {
 
     /// Runs a command (looked up on PATH) to completion, stdout and stderr into a temporary file.
     static func runToCompletion(_ argv: [String]) throws -> (status: Int32, output: String) {
-        let outputPath = NSTemporaryDirectory() + "evently-test-tool-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).out"
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        let pid = try spawn(argv, actions: &actions)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
-        let output = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        let exited = status & 0x7f == 0
-        return (exited ? (status >> 8) & 0xff : 128 + (status & 0x7f), output)
-    }
-
-    private static func spawn(_ argv: [String], actions: inout posix_spawn_file_actions_t) throws -> pid_t {
-        var cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        // The child must not inherit this thread's signal mask: Dispatch and NIO threads block
-        // signals, and a server started from one would never see the SIGTERM that stops it.
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var noSignals = sigset_t()
-        sigemptyset(&noSignals)
-        posix_spawnattr_setsigmask(&attributes, &noSignals)
-        var defaultSignals = sigset_t()
-        sigemptyset(&defaultSignals)
-        for signal in [SIGTERM, SIGINT, SIGPIPE, SIGCHLD] { sigaddset(&defaultSignals, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaultSignals)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        var pid: pid_t = 0
-        // posix_spawnp: a bare name (python3) is looked up on PATH.
-        let error = posix_spawnp(&pid, argv[0], &actions, &attributes, &cArguments, environ)
-        guard error == 0 else {
-            let onPath = error == ENOENT && !argv[0].contains("/")
-            throw TestServerError("cannot run \(argv[0]): \(String(cString: strerror(error)))" + (onPath ? " (not found on PATH)" : ""))
-        }
-        return pid
+        try ChildProcess.run(argv)
     }
 }

@@ -75,6 +75,20 @@ public enum TestDatabase {
     ) async throws -> T {
         var configuration = try await makeDatabase()
         configuration.options.maximumConnections = maximumConnections
+        return try await withClient(configuration: configuration) { client in
+            if !migrations.isEmpty {
+                try await SchemaMigrator(migrations: migrations, logger: logger).migrate(client)
+            }
+            return try await body(client)
+        }
+    }
+
+    /// Runs `body` with a running client on `configuration` (a database that already exists);
+    /// the client stops when `body` returns.
+    public static func withClient<T: Sendable>(
+        configuration: PostgresClient.Configuration,
+        _ body: (PostgresClient) async throws -> T
+    ) async throws -> T {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await client.run() }
@@ -82,9 +96,6 @@ public enum TestDatabase {
             // Let the pool start before the first lease, which it would otherwise log as a warning.
             try await Task.sleep(for: .milliseconds(5))
             do {
-                if !migrations.isEmpty {
-                    try await SchemaMigrator(migrations: migrations, logger: logger).migrate(client)
-                }
                 return try await body(client)
             } catch let error as PSQLError {
                 // PSQLError's description hides the server's message; a failing test needs it.

@@ -56,7 +56,7 @@ struct DeliveryFixture {
         try await tx { connection in
             let outcome = try await BookingStore(logger: Self.logger).book(
                 userID: user.id, eventID: event.id, quantity: quantity, now: time, pricing: .flat, on: connection)
-            try await FollowUpJobs(logger: Self.logger).apply(outcome.followUps, now: time, on: connection)
+            try await FollowUpJobs(logger: Self.logger).apply(outcome.followUps, on: connection)
             return outcome.booking
         }
     }

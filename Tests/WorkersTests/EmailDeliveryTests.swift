@@ -220,22 +220,4 @@ import Testing
             }
         }
     }
-
-    @Test func everyTemplateRendersASubjectAndABody() throws {
-        let composer = try EmailComposer()
-        for template in NotificationTemplate.allCases {
-            let notification = UserNotification(
-                id: UUID(), userID: UUID(), type: .email, template: template.rawValue,
-                content: ["event_name": "Jazz & Blues <live>", "venue": "Club", "starts_at": "2026-12-24T19:30:00Z",
-                          "booking_reference": "EVT20261224000001", "quantity": "2", "total_amount": "50.00",
-                          "offer_expires_at": "2026-12-20T10:15:00Z", "offered_seats": "2", "offered_amount": "50.00"],
-                channels: [.email], status: .queued, eventID: nil, bookingID: nil, providerMessageID: nil, lastError: nil,
-                dedupeKey: nil, createdAt: Date(), sentAt: nil, deliveredAt: nil, failedAt: nil, readAt: nil, skippedAt: nil)
-            let rendered = composer.render(notification)
-            #expect(rendered.subject.contains("Jazz & Blues <live>"), "\(template): plain text is not HTML-escaped")
-            #expect(!rendered.subject.contains("\n"))
-            #expect(rendered.body.contains("2026-12-24 19:30 UTC"), "\(template): \(rendered.body)")
-            if template == .waitlistOffer { #expect(rendered.body.contains("2026-12-20 10:15 UTC")) }
-        }
-    }
 }

@@ -10,12 +10,6 @@ import Testing
 @Suite struct ReportWorkerTests {
     static let logger = TestDatabase.logger
 
-    static var migrations: [SchemaMigration] {
-        QueueSchema.migrations + BookingSchema.migrations.map {
-            SchemaMigration(module: BookingSchema.module, version: $0.version, name: $0.name, sql: $0.sql)
-        }
-    }
-
     /// 10 March 2024, UTC: long over, so the worker builds it at once.
     static let dayStart = ISO8601DateFormatter().date(from: "2024-03-10T00:00:00Z")!
 
@@ -91,7 +85,7 @@ import Testing
     }
 
     @Test func buildingOnePeriodTwiceThroughTheQueueMakesOneReportAndOneFile() async throws {
-        try await TestDatabase.withClient(migrations: Self.migrations) { client in
+        try await TestDatabase.withClient(migrations: DeliveryFixture.migrations) { client in
             try await Self.seed(client)
             try await Self.withDirectory { directory in
                 var registry = WorkerRegistry()
@@ -138,7 +132,7 @@ import Testing
     }
 
     @Test func concurrentRunsBuildOnceAndLeaveOneUnchangedFile() async throws {
-        try await TestDatabase.withClient(migrations: Self.migrations) { client in
+        try await TestDatabase.withClient(migrations: DeliveryFixture.migrations) { client in
             try await Self.seed(client)
             try await Self.withDirectory { directory in
                 let worker = ReportBuildWorker(client: client, settings: ReportSettings(directory: directory, period: .daily))
@@ -175,7 +169,7 @@ import Testing
     }
 
     @Test func defaultsToTheLastCompletePeriodAndWaitsForUnfinishedOnes() async throws {
-        try await TestDatabase.withClient(migrations: Self.migrations) { client in
+        try await TestDatabase.withClient(migrations: DeliveryFixture.migrations) { client in
             try await Self.withDirectory { directory in
                 let worker = ReportBuildWorker(client: client, settings: ReportSettings(directory: directory, period: .hourly))
                 let before = Date()

@@ -1,0 +1,277 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// The statements on `evently.notifications`: creating rows (once per dedupe key), the
+/// delivery state machine the senders drive, and the user's own inbox.
+public struct NotificationStore: Sendable {
+    let logger: Logger
+
+    public init(logger: Logger) {
+        self.logger = logger
+    }
+
+    static let columns = ColumnList("""
+        id, user_id, type, template, content::text, channels::text, status, event_id, booking_id, provider_message_id, \
+        last_error, dedupe_key, created_at, sent_at, delivered_at, failed_at, read_at, skipped_at
+        """)
+
+    static func decode(_ row: PostgresRow) throws -> UserNotification {
+        let (id, userID, type, template, content, channels, status, eventID, bookingID, providerID, lastError, dedupeKey,
+             createdAt, sentAt, deliveredAt, failedAt, readAt, skippedAt) =
+            try row.decode((UUID, UUID, String, String, String, String, String, UUID?, UUID?, String?, String?, String?,
+                            Date, Date?, Date?, Date?, Date?, Date?).self)
+        return UserNotification(
+            id: id, userID: userID, type: try NotificationChannel(stored: type), template: template,
+            content: Self.decodeContent(content), channels: try NotificationChannelList.decode(channels),
+            status: try NotificationStatus(stored: status), eventID: eventID, bookingID: bookingID,
+            providerMessageID: providerID, lastError: lastError, dedupeKey: dedupeKey, createdAt: createdAt,
+            sentAt: sentAt, deliveredAt: deliveredAt, failedAt: failedAt, readAt: readAt, skippedAt: skippedAt)
+    }
+
+    /// Content is a JSON object of strings as we write it; values another writer stored as
+    /// numbers or objects are shown as their JSON text rather than failing the read.
+    static func decodeContent(_ json: String) -> [String: String] {
+        let data = Data(json.utf8)
+        if let strings = try? JSONDecoder().decode([String: String].self, from: data) { return strings }
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return [:] }
+        return object.mapValues { value in
+            if let string = value as? String { return string }
+            let encoded = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys])
+            return encoded.map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+        }
+    }
+
+    static func encodeContent(_ content: [String: String]) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try encoder.encode(content), as: UTF8.self)
+    }
+
+    /// Stores a queued notification for `userID` on channel `type`. With a `dedupeKey` that is
+    /// already stored, nothing is inserted and the stored row comes back with `created: false`:
+    /// a job that re-runs after a crash finds its row (and its status) instead of making another.
+    ///
+    /// - Throws: ``BookingError/userNotFound``.
+    public func create(userID: UUID, type: NotificationChannel, template: String, content: [String: String],
+                       channels: [NotificationChannel],
+                       eventID: UUID? = nil, bookingID: UUID? = nil, dedupeKey: String? = nil, now: Date,
+                       on connection: PostgresConnection) async throws -> (notification: UserNotification, created: Bool) {
+        guard !template.isEmpty else { throw BookingError.invalidInput(field: "template", reason: "must not be empty") }
+        let contentJSON = try Self.encodeContent(content)
+        let inserted: UserNotification?
+        do {
+            inserted = try await connection.firstRow("""
+                INSERT INTO evently.notifications (user_id, type, template, content, channels, event_id, booking_id,
+                                                   dedupe_key, created_at)
+                VALUES (\(userID), \(type.rawValue), \(template), \(contentJSON)::jsonb,
+                        \(NotificationChannelList.encode(channels))::jsonb, \(eventID), \(bookingID), \(dedupeKey), \(now))
+                ON CONFLICT (dedupe_key) DO NOTHING
+                RETURNING \(unescaped: Self.columns())
+                """, logger: logger, Self.decode)
+        } catch let error where ConstraintViolation.classify(error)?.state == ConstraintViolation.foreignKeyViolation {
+            throw BookingError.userNotFound
+        }
+        if let inserted { return (inserted, true) }
+        // A conflict means the key is taken by a committed row (an uncommitted one made us wait
+        // for its outcome), which this new statement's snapshot sees.
+        let existing = try await connection.firstRow(
+            "SELECT \(unescaped: Self.columns()) FROM evently.notifications WHERE dedupe_key = \(dedupeKey)",
+            logger: logger, Self.decode)
+        guard let existing else { throw BookingError.notificationNotFound }
+        return (existing, false)
+    }
+
+    /// Renders `notice` with its template from the facts in the database and stores it for
+    /// delivery on `type`, as ``create(userID:type:template:content:channels:eventID:bookingID:dedupeKey:now:on:)``.
+    /// The content holds `subject`, `body` and the facts.
+    ///
+    /// - Throws: ``BookingError/eventNotFound``, ``BookingError/userNotFound``.
+    public func create(from notice: Notice, type: NotificationChannel, dedupeKey: String? = nil, now: Date,
+                       on connection: PostgresConnection) async throws -> (notification: UserNotification, created: Bool) {
+        let content = try await content(for: notice, on: connection)
+        return try await create(userID: notice.userID, type: type, template: notice.template.rawValue, content: content,
+                                channels: notice.channels ?? [type], eventID: notice.eventID,
+                                bookingID: notice.bookingID, dedupeKey: dedupeKey, now: now, on: connection)
+    }
+
+    /// A notice's stored content: its facts, and its text for every channel rendered from them
+    /// (see ``RenderedMessage``).
+    ///
+    /// - Throws: ``BookingError/eventNotFound``.
+    public func content(for notice: Notice, on connection: PostgresConnection) async throws -> [String: String] {
+        let facts = try await facts(for: notice, on: connection)
+        return facts.fields.merging(NotificationRenderer.render(notice.template, facts).content) { _, text in text }
+    }
+
+    /// What a notice's message is rendered from: the event, and the booking and waitlist entry
+    /// it names, if any.
+    ///
+    /// - Throws: ``BookingError/eventNotFound``.
+    public func facts(for notice: Notice, on connection: PostgresConnection) async throws -> NotificationFacts {
+        let facts = try await connection.firstRow("""
+            SELECT e.name, e.venue, e.starts_at, b.reference, b.quantity, b.total_amount::text,
+                   w.offer_expires_at, w.offered_seats, w.offered_amount::text
+            FROM evently.events AS e
+            LEFT JOIN evently.bookings AS b ON b.id = \(notice.bookingID)::uuid
+            LEFT JOIN evently.waitlist AS w ON w.id = \(notice.waitlistEntryID)::uuid
+            WHERE e.id = \(notice.eventID)
+            """, logger: logger) { row in
+            let (name, venue, startsAt, reference, quantity, amount, offerExpiresAt, offeredSeats, offeredAmount) =
+                try row.decode((String, String, Date, String?, Int?, String?, Date?, Int?, String?).self)
+            return NotificationFacts(
+                eventName: name, venue: venue, startsAt: startsAt, bookingReference: reference, quantity: quantity,
+                totalAmount: try amount.map { try Decimal(numericText: $0) }, offerExpiresAt: offerExpiresAt,
+                offeredSeats: offeredSeats, offeredAmount: try offeredAmount.map { try Decimal(numericText: $0) })
+        }
+        guard let facts else { throw BookingError.eventNotFound }
+        return facts
+    }
+
+    /// A user's notifications, newest first, optionally only those created before `before`.
+    /// Reads `notifications_user_idx`.
+    public func list(userID: UUID, limit: Int = 50, before: Date? = nil,
+                     on connection: PostgresConnection) async throws -> [UserNotification] {
+        try await connection.rows("""
+            SELECT \(unescaped: Self.columns()) FROM evently.notifications
+            WHERE user_id = \(userID) AND (\(before)::timestamptz IS NULL OR created_at < \(before)::timestamptz)
+            ORDER BY created_at DESC, id
+            LIMIT \(max(0, limit))
+            """, logger: logger, Self.decode)
+    }
+
+    /// Marks the user's own notification read (again: the first read time is kept). Only an
+    /// in-app row changes status; an email or SMS row keeps its delivery state (a read mark must
+    /// never stop or undo a delivery) and just records `read_at`.
+    ///
+    /// - Throws: ``BookingError/notificationNotFound`` also for another user's notification.
+    public func markRead(id: UUID, userID: UUID, now: Date, on connection: PostgresConnection) async throws -> UserNotification {
+        let read = try await connection.firstRow("""
+            UPDATE evently.notifications
+            SET status = CASE WHEN type = 'in_app' THEN 'read' ELSE status END, read_at = coalesce(read_at, \(now))
+            WHERE id = \(id) AND user_id = \(userID)
+            RETURNING \(unescaped: Self.columns())
+            """, logger: logger, Self.decode)
+        guard let read else { throw BookingError.notificationNotFound }
+        return read
+    }
+
+    /// Records a hand-off to the provider. Only a queued or failed row moves; returns whether it did.
+    @discardableResult
+    public func markSent(id: UUID, providerMessageID: String?, now: Date, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications
+            SET status = 'sent', sent_at = \(now), provider_message_id = coalesce(\(providerMessageID)::text, provider_message_id)
+            WHERE id = \(id) AND status IN ('queued', 'failed')
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Records the provider's delivery callback for its message id; returns whether a sent row moved.
+    @discardableResult
+    public func markDelivered(providerMessageID: String, now: Date, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET status = 'delivered', delivered_at = \(now)
+            WHERE provider_message_id = \(providerMessageID) AND status = 'sent'
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Whether a notification carries this provider message id.
+    public func knowsProviderMessage(_ providerMessageID: String, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.firstRow(
+            "SELECT 1 FROM evently.notifications WHERE provider_message_id = \(providerMessageID) LIMIT 1",
+            logger: logger) { _ in true } ?? false
+    }
+
+    /// Records the provider's report that a sent message never arrived. Only a sent row moves:
+    /// a late "failed" after "delivered" is ignored.
+    @discardableResult
+    public func markUndelivered(providerMessageID: String, error: String, now: Date,
+                                on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET status = 'failed', failed_at = \(now), last_error = \(error)
+            WHERE provider_message_id = \(providerMessageID) AND status = 'sent'
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Records a failed delivery attempt with its error; returns whether the row moved.
+    @discardableResult
+    public func markFailed(id: UUID, error: String, now: Date, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET status = 'failed', failed_at = \(now), last_error = \(error)
+            WHERE id = \(id) AND status IN ('queued', 'failed', 'sent')
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Records that the row was deliberately not sent (e.g. SMS without a phone number).
+    @discardableResult
+    public func markSkipped(id: UUID, reason: String, now: Date, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET status = 'skipped', skipped_at = \(now), last_error = \(reason)
+            WHERE id = \(id) AND status = 'queued'
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// An in-app notification is delivered the moment it is stored in the user's inbox.
+    @discardableResult
+    public func markDelivered(id: UUID, now: Date, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET status = 'delivered', delivered_at = \(now)
+            WHERE id = \(id) AND status = 'queued'
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Keeps the error of an attempt that will be retried; the row stays queued.
+    @discardableResult
+    public func recordAttemptError(id: UUID, error: String, on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications SET last_error = \(error)
+            WHERE id = \(id) AND status = 'queued'
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// A notification with the addresses its recipient has now, for a sender.
+    public func deliveryTarget(id: UUID, on connection: PostgresConnection) async throws -> DeliveryTarget? {
+        // One round trip: the row's columns first (decoded as everywhere), then the contact.
+        try await connection.firstRow("""
+            SELECT \(unescaped: Self.columns("n")), u.email, u.phone
+            FROM evently.notifications AS n JOIN evently.users AS u ON u.id = n.user_id
+            WHERE n.id = \(id)
+            """, logger: logger) { row in
+            let notification = try Self.decode(row)
+            let columns = row.makeRandomAccess()
+            let email = try columns[columns.count - 2].decode(String.self)
+            let phone = try columns[columns.count - 1].decode(String?.self)
+            return DeliveryTarget(notification: notification, email: email, phone: phone)
+        }
+    }
+
+    /// The phone numbers of `userIDs` that have one (for choosing channels).
+    public func phones(of userIDs: [UUID], on connection: PostgresConnection) async throws -> [UUID: String] {
+        guard !userIDs.isEmpty else { return [:] }
+        let rows = try await connection.rows(
+            "SELECT id, phone FROM evently.users WHERE id = ANY(\(userIDs)) AND phone IS NOT NULL",
+            logger: logger) { try $0.decode((UUID, String).self) }
+        return Dictionary(rows, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// Deletes notifications created before `cutoff`, at most `limit` per call (oldest first);
+    /// returns how many went.
+    public func deleteCreated(before cutoff: Date, limit: Int = 5_000, on connection: PostgresConnection) async throws -> Int {
+        try await connection.rows("""
+            DELETE FROM evently.notifications WHERE id IN (
+                SELECT id FROM evently.notifications WHERE created_at < \(cutoff) ORDER BY created_at LIMIT \(limit))
+            RETURNING id
+            """, logger: logger) { try $0.decode(UUID.self) }.count
+    }
+
+    private func transition(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Bool {
+        try await connection.firstRow(query, logger: logger) { try $0.decode(UUID.self) } != nil
+    }
+}

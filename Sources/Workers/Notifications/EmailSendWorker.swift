@@ -1,0 +1,56 @@
+import BookingCore
+import Foundation
+import PostgresNIO
+import Queue
+
+/// `email.send`: one notification by SMTP (libesmtp), with the subject and email body stored on its row.
+///
+/// The Message-ID is derived from the notification id, so a message that does go out twice
+/// (a crash after the server accepted it and before the row was marked sent) carries the same
+/// id both times and can be recognised as one.
+public struct EmailSendWorker: JobWorker {
+    public struct Payload: JobPayload {
+        public static let kind = "email.send"
+        public var notificationID: UUID
+        public init(notificationID: UUID) { self.notificationID = notificationID }
+        enum CodingKeys: String, CodingKey { case notificationID = "notification_id" }
+    }
+
+    let client: PostgresClient
+    let settings: SMTPSettings
+    let mailer: SMTPMailer
+
+    public init(client: PostgresClient, settings: SMTPSettings) {
+        self.client = client
+        self.settings = settings
+        self.mailer = SMTPMailer(settings: settings)
+    }
+
+    /// Sessions are bounded by the SMTP timeout per reply; this bounds the whole attempt.
+    public var timeout: Duration? { settings.timeout * 6 }
+
+    public func work(_ payload: Payload, context: JobContext) async throws {
+        let ledger = DeliveryLedger(client: client, logger: context.logger)
+        let id = payload.notificationID
+        guard let target = try await ledger.pending(id) else { return }
+        guard settings.isEnabled else {
+            return try await ledger.skip(id, reason: "email is off: no SMTP host is configured")
+        }
+        guard let sender = SMTPSettings.mailbox(of: settings.from) else {
+            try await ledger.failForGood(id, reason: "smtp.from is not an address: \(settings.from)")
+        }
+        let domain = sender.split(separator: "@").last.map(String.init) ?? "evently.invalid"
+        let messageID = "<\(id.uuidString.lowercased())@\(domain)>"
+        let mail = OutgoingMail(
+            sender: sender, recipient: target.email,
+            message: EmailComposer.message(for: target.notification, from: settings.from, to: target.email,
+                                           messageID: messageID, date: Date()))
+        do {
+            try await mailer.send(mail)
+        } catch {
+            if error.isPermanent { try await ledger.failForGood(id, reason: error.description) }
+            try await ledger.failForNow(id, error: error, context: context)
+        }
+        try await ledger.sent(id, providerMessageID: messageID)
+    }
+}

@@ -1,0 +1,229 @@
+import CLibESMTP
+import Foundation
+import NIOPosix
+
+/// Sends mail through libesmtp. libesmtp blocks for the whole session, so every session runs
+/// on NIO's blocking thread pool, never on the concurrency executor.
+public struct SMTPMailer: Sendable {
+    public let settings: SMTPSettings
+    let threadPool: NIOThreadPool
+
+    /// libesmtp blocks a thread for a whole session; NIO's shared pool has one per core, so mail
+    /// gets a pool of its own and does not starve (or wait for) the pool's other users.
+    public static let sessionThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 16)
+        pool.start()
+        return pool
+    }()
+
+    public init(settings: SMTPSettings, threadPool: NIOThreadPool = SMTPMailer.sessionThreads) {
+        self.settings = settings
+        self.threadPool = threadPool
+    }
+
+    public func send(_ mail: OutgoingMail) async throws(SMTPDeliveryError) {
+        let settings = self.settings
+        let result: Result<Void, SMTPDeliveryError>
+        do {
+            result = try await threadPool.runIfActive { Self.sendBlocking(mail, settings: settings) }
+        } catch {
+            result = .failure(.connection("the mail thread pool is not running: \(error)"))
+        }
+        try result.get()
+    }
+
+    /// libesmtp's SASL client keeps process-wide state; it is set up once.
+    private static let saslReady: Bool = {
+        auth_client_init()
+        return true
+    }()
+
+    static func sendBlocking(_ mail: OutgoingMail, settings: SMTPSettings) -> Result<Void, SMTPDeliveryError> {
+        guard let host = settings.host else { return .failure(.connection("no SMTP host is configured")) }
+        var relay: ImplicitTLSRelay?
+        // (libesmtp splits at the first colon: an IPv6 literal goes through the relay or not at
+        // all, which the configuration enforces.)
+        var server = "\(host):\(settings.port)"
+        if settings.security == .tls {
+            do {
+                let started = try ImplicitTLSRelay.start(host: host, port: settings.port, caFile: settings.caFile,
+                                                         timeout: settings.timeout)
+                relay = started
+                server = "127.0.0.1:\(started.port)"
+            } catch {
+                return .failure(.connection("TLS to \(host):\(settings.port) failed: \(error)"))
+            }
+        }
+        defer { relay?.stop() }
+
+        guard let session = smtp_create_session() else { return .failure(.connection("libesmtp could not create a session")) }
+        defer { smtp_destroy_session(session) }
+        smtp_set_server(session, server)
+
+        // libesmtp defaults to the RFC 2822 minimums (minutes); a wrong password was seen to
+        // hang for five of them. One bound for every phase, and the override flag to allow it.
+        // (In milliseconds; libesmtp allows no less than one second.)
+        let milliseconds = max(1_000, Int(settings.timeout / .milliseconds(1)))
+        for phase in [Timeout_GREETING, Timeout_ENVELOPE, Timeout_DATA, Timeout_TRANSFER, Timeout_DATA2] {
+            smtp_set_timeout(session, Int32(phase.rawValue) | Int32(Timeout_OVERRIDE_RFC2822_MINIMUM), milliseconds)
+        }
+
+        var tlsContext: OpaquePointer?
+        defer { if let tlsContext { SSL_CTX_free(tlsContext) } }
+        switch settings.security {
+        case .off, .tls:
+            smtp_starttls_enable(session, Starttls_DISABLED)
+        case .opportunistic, .starttls:
+            smtp_starttls_enable(session, settings.security == .starttls ? Starttls_REQUIRED : Starttls_ENABLED)
+            // Without a context of our own libesmtp reads certificates from $HOME/.authenticate.
+            tlsContext = settings.caFile.withOptionalCString { caFile in evently_smtp_tls_context(caFile, host) }
+            guard let tlsContext else {
+                return .failure(.connection("cannot load the TLS trust store\(settings.caFile.map { " \($0)" } ?? "")"))
+            }
+            smtp_starttls_set_ctx(session, tlsContext)
+        }
+
+        var credentials: Credentials?
+        var authContext: auth_context_t?
+        defer {
+            if let authContext { auth_destroy_context(authContext) }
+            credentials?.free()
+        }
+        if let user = settings.user {
+            _ = saslReady
+            let stored = Credentials(user: user, password: settings.password ?? "")
+            credentials = stored
+            authContext = auth_create_context()
+            guard let authContext else { return .failure(.connection("libesmtp could not create an AUTH context")) }
+            // PLAIN and LOGIN send the password as it is; allow them (the operator chose the
+            // transport; with `off` that is their call, e.g. a loopback relay).
+            auth_set_mechanism_flags(authContext, UInt32(AUTH_PLUGIN_PLAIN), 0)
+            auth_set_interact_cb(authContext, { request, result, fields, arg in
+                guard let request, let result, let arg else { return 0 }
+                let credentials = arg.assumingMemoryBound(to: Credentials.Storage.self).pointee
+                for index in 0..<Int(fields) {
+                    let flags = request[index].flags
+                    if flags & UInt32(AUTH_USER) != 0 {
+                        result[index] = credentials.user
+                    } else if flags & UInt32(AUTH_PASS) != 0 {
+                        result[index] = credentials.password
+                    } else {
+                        return 0
+                    }
+                }
+                return 1
+            }, stored.pointer)
+            smtp_auth_set_context(session, authContext)
+        }
+
+        guard let message = smtp_add_message(session) else { return .failure(.connection("libesmtp could not add a message")) }
+        smtp_set_reverse_path(message, mail.sender)
+        guard let recipient = smtp_add_recipient(message, mail.recipient) else {
+            return .failure(.permanent(code: 0, reply: "libesmtp refused the recipient address \(mail.recipient)"))
+        }
+        // libesmtp reads the text while the session runs: it must outlive smtp_start_session.
+        guard let text = strdup(Self.crlf(mail.message)) else { return .failure(.connection("out of memory")) }
+        defer { Foundation.free(text) }
+        evently_smtp_set_message_str(message, text)
+
+        // libesmtp keeps the pointer for the whole session: it must not be a temporary.
+        let recorded = UnsafeMutablePointer<evently_smtp_events>.allocate(capacity: 1)
+        recorded.initialize(to: evently_smtp_events())
+        defer { recorded.deallocate() }
+        evently_smtp_record_events(session, recorded)
+        ERR_clear_error()
+        let started = smtp_start_session(session) != 0
+        var tlsError = [CChar](repeating: 0, count: 256)
+        evently_tls_last_error(&tlsError, tlsError.count)
+        let events = recorded.pointee
+        // The message's own result comes first: once the server accepted it, nothing that went
+        // wrong afterwards (QUIT, a TLS close alert) may turn it into a retry and a duplicate.
+        let result = Self.outcome(message: message, recipient: recipient)
+        // (A server that accepts mail after refusing our credentials gets it: it went out.)
+        if case .success = result { return result }
+        if events.auth_reply != 0 && events.auth_reply != 235 {
+            let code = Int(events.auth_reply)
+            let reply = "authentication as \(settings.user ?? "") was refused"
+            return code >= 500 ? .failure(.permanent(code: code, reply: reply)) : .failure(.temporary(code: code, reply: reply))
+        }
+        if events.starttls_missing != 0 {
+            return .failure(.connection("the server does not offer STARTTLS, which smtp.tls = \"starttls\" requires"))
+        }
+        if events.certificate_event != 0 {
+            return .failure(.connection("the server's TLS certificate was refused (libesmtp event \(events.certificate_event))"))
+        }
+        if tlsError[0] != 0, settings.security == .starttls || settings.security == .opportunistic {
+            let reason = tlsError.withUnsafeBufferPointer { $0.baseAddress.map { String(cString: $0) } ?? "" }
+            return .failure(.connection("STARTTLS failed: \(reason)"))
+        }
+        // When TLS to an SMTPS server failed, its reason beats libesmtp's "connection closed".
+        if let tlsFailure = relay?.lastFailure {
+            return .failure(.connection("TLS to \(host):\(settings.port) failed: \(tlsFailure)"))
+        }
+        guard started else { return .failure(.connection(Self.libesmtpError())) }
+        return result
+    }
+
+    /// Reads the replies libesmtp recorded: the transfer, the MAIL FROM, then the RCPT TO.
+    static func outcome(message: smtp_message_t, recipient: smtp_recipient_t) -> Result<Void, SMTPDeliveryError> {
+        func reply(_ status: UnsafePointer<smtp_status_t>?) -> (code: Int, text: String)? {
+            guard let status, status.pointee.code != 0 else { return nil }
+            let text = status.pointee.text.map { String(cString: $0) } ?? ""
+            return (Int(status.pointee.code), text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        let transfer = reply(smtp_message_transfer_status(message))
+        if let transfer, (200..<300).contains(transfer.code) { return .success(()) }
+        // The most specific refusal wins: the recipient's, then the sender's, then the transfer's.
+        for candidate in [reply(smtp_recipient_status(recipient)), reply(smtp_reverse_path_status(message)), transfer] {
+            guard let (code, text) = candidate, code >= 400 else { continue }
+            return code >= 500 ? .failure(.permanent(code: code, reply: text)) : .failure(.temporary(code: code, reply: text))
+        }
+        // No reply was refused, yet nothing was sent: the session ended early (STARTTLS missing,
+        // AUTH failing on every mechanism, a dropped connection).
+        let reason = smtp_errno() != 0 ? Self.libesmtpError() : "the server ended the session before the message was sent"
+        return .failure(.connection(reason))
+    }
+
+    static func libesmtpError() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        let code = smtp_errno()
+        guard let text = smtp_strerror(code, &buffer, buffer.count) else { return "libesmtp error \(code)" }
+        return String(cString: text)
+    }
+
+    /// SMTP lines end in CRLF whatever the template used.
+    static func crlf(_ text: String) -> String {
+        text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+    }
+
+    /// User and password as C strings for libesmtp's callback, freed after the session.
+    final class Credentials {
+        struct Storage {
+            var user: UnsafeMutablePointer<CChar>?
+            var password: UnsafeMutablePointer<CChar>?
+        }
+
+        let pointer: UnsafeMutablePointer<Storage>
+
+        init(user: String, password: String) {
+            pointer = .allocate(capacity: 1)
+            pointer.initialize(to: Storage(user: strdup(user), password: strdup(password)))
+        }
+
+        func free() {
+            Foundation.free(pointer.pointee.user)
+            Foundation.free(pointer.pointee.password)
+            pointer.deinitialize(count: 1)
+            pointer.deallocate()
+        }
+    }
+}
+
+extension Optional where Wrapped == String {
+    func withOptionalCString<Result>(_ body: (UnsafePointer<CChar>?) -> Result) -> Result {
+        switch self {
+        case .some(let text): text.withCString(body)
+        case .none: body(nil)
+        }
+    }
+}

@@ -1,0 +1,203 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Synchronization
+
+/// `evently-jobs bench`: enqueue rates, drain throughput against the raw SQL limit measured in the
+/// same run (interleaved A B A B), and enqueue-to-start latency at a steady rate.
+struct BenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench", abstract: "Measure the queue against the raw SQL limit of the same PostgreSQL.")
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Jobs drained per round.") var jobs = 100_000
+    @Option(help: "Rounds of raw SQL limit then daemon drain, interleaved.") var rounds = 3
+    @Option(help: "Jobs per claim, for the daemon and the raw loop alike.") var batch = 100
+    @Option(help: "Worker slots of the daemon's queue (claims start when a quarter, at most a batch, is free).") var concurrency = 400
+    @Option(help: "Connections of the raw loop (the daemon keeps one claim and one completion in flight).") var rawConnections = 2
+    @Option(help: "Steady enqueue rate for the latency run, jobs/s.") var rate = 500
+    @Option(help: "Length of the latency run, seconds.") var latencySeconds = 10
+    @Option(help: "Jobs enqueued one per transaction.") var singles = 2_000
+
+    func run() async throws {
+        try await options.withDatabase(logLevel: { _ in .warning }) { _, logger, base in
+            let benchConfiguration = try await Self.freshDatabase("evently_bench", base: base, logger: logger)
+            let client = PostgresClient(configuration: benchConfiguration, backgroundLogger: logger)
+            try await client.whileRunning {
+                try await DatabaseSchema.migrator(logger: logger).migrate(client)
+                let queue = JobClient(client: client, logger: logger)
+                var report = BenchReport(jobs: jobs, batch: batch, concurrency: concurrency, rawConnections: rawConnections)
+                print("evently-jobs bench: \(jobs) jobs per round, batch \(batch), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+
+                // 1. Enqueue rates.
+                var started = ContinuousClock.now
+                for _ in 0..<singles { try await queue.enqueue(NewJob(kind: "diag.noop")) }
+                report.singleEnqueueRate = Double(singles) / (ContinuousClock.now - started).timeInterval
+                try await QueueBenchmark.reset(client: client, logger: logger)
+                started = ContinuousClock.now
+                try await insertNoops(jobs, queue)
+                report.batchEnqueueRate = Double(jobs) / (ContinuousClock.now - started).timeInterval
+                print(String(format: "enqueue: %.0f jobs/s one per transaction, %.0f jobs/s batched", report.singleEnqueueRate, report.batchEnqueueRate))
+
+                // 2. Interleaved: raw SQL limit, then the daemon's own pipeline, on the same data size.
+                for round in 1...rounds {
+                    if round > 1 {
+                        try await QueueBenchmark.reset(client: client, logger: logger)
+                        try await insertNoops(jobs, queue)
+                    }
+                    try await QueueBenchmark.analyze(client: client, logger: logger)
+                    let raw = try await QueueBenchmark.rawClaimCompleteRate(
+                        client: client, batch: batch, connections: rawConnections, logger: logger)
+                    let rawRate = Double(raw.jobs) / raw.seconds
+
+                    try await QueueBenchmark.reset(client: client, logger: logger)
+                    try await insertNoops(jobs, queue)
+                    let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration), logger: logger)
+                    report.rounds.append(.init(rawRate: rawRate, drainRate: drain.rate, peakRSSMiB: drain.peakRSSMiB))
+                    print(String(format: "round %d: raw SQL limit %.0f jobs/s, daemon drain %.0f jobs/s, ratio %.2f, peak RSS %.0f MiB",
+                                 round, rawRate, drain.rate, drain.rate / rawRate, drain.peakRSSMiB))
+                }
+
+                // 3. Latency from enqueue to start at a steady rate.
+                try await QueueBenchmark.reset(client: client, logger: logger)
+                report.latencies = try await measureLatency(client: client, queue: queue, logger: logger)
+                print(report.table)
+            }
+        }
+    }
+
+    func insertNoops(_ count: Int, _ queue: JobClient) async throws {
+        let job = NewJob(kind: "diag.noop")
+        var remaining = count
+        while remaining > 0 {
+            let chunk = min(remaining, 5_000)
+            try await queue.enqueue(Array(repeating: job, count: chunk))
+            remaining -= chunk
+        }
+    }
+
+    /// Drops and creates `name` on the server of `base`, so every run starts from nothing, and
+    /// returns `base` pointed at it with the pool every bench uses.
+    static func freshDatabase(_ name: String, base: PostgresClient.Configuration, logger: Logger) async throws -> PostgresClient.Configuration {
+        let admin = PostgresClient(configuration: base, backgroundLogger: logger)
+        try await admin.whileRunning {
+            try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+            try await admin.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        }
+        var configuration = base
+        configuration.database = name
+        configuration.options.maximumConnections = 24
+        return configuration
+    }
+
+    func daemonConfiguration(pollInterval: Duration = .seconds(1)) -> JobDaemon.Configuration {
+        var configuration = JobDaemon.Configuration()
+        configuration.queues = ["default": concurrency]
+        configuration.claimBatch = batch
+        configuration.pollInterval = pollInterval
+        configuration.workerName = "bench"
+        return configuration
+    }
+
+    /// Drains with a real `evently-jobs serve` process, so time and peak memory are the daemon's
+    /// own. The queue is paused while the process starts; the clock starts at resume.
+    func drainWithDaemon(client: PostgresClient, databaseURL: String, logger: Logger) async throws -> (rate: Double, peakRSSMiB: Double) {
+        let jobs = JobClient(client: client, logger: logger)
+        try await jobs.setPaused(true, queue: "default")
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("evently-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let configPath = directory.appendingPathComponent("jobs.conf").path
+        try """
+            [database]
+            url = "\(databaseURL)"
+            pool_size = 12
+            [http]
+            enabled = false
+            [log]
+            level = "warning"
+            [scheduler]
+            enabled = false
+            [queue]
+            claim_batch = \(batch)
+            [queue.default]
+            concurrency = \(concurrency)
+            """.write(toFile: configPath, atomically: true, encoding: .utf8)
+        // This very binary, so that the daemon measured is the one under test.
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let daemon = try ChildProcess([executable, "serve", "--config", configPath])
+        defer { daemon.terminate(within: .seconds(60)) }
+        // The daemon is up once its LISTEN connection is: it then shows in pg_stat_activity.
+        while try await QueueBenchmark.listenerCount(client: client, logger: logger) == 0 {
+            guard daemon.isRunning else { throw CommandFailure(message: "the daemon exited during start-up") }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let started = ContinuousClock.now
+        try await jobs.setPaused(false, queue: "default")
+        while try await QueueBenchmark.unfinishedCount(client: client, logger: logger) > 0 {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let elapsed = ContinuousClock.now - started
+        let peak = ProcessMemory.peakResidentMiB(pid: daemon.pid)
+        daemon.terminate(within: .seconds(60))
+        return (Double(self.jobs) / elapsed.timeInterval, peak)
+    }
+
+    func measureLatency(client: PostgresClient, queue: JobClient, logger: Logger) async throws -> [Double] {
+        let samples = LatencySamples()
+        var registry = WorkerRegistry()
+        try registry.register(LatencyProbe(samples: samples))
+        let daemon = JobDaemon(client: client, registry: registry, configuration: daemonConfiguration(), logger: logger)
+        let total = rate * latencySeconds
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await daemon.run() }
+            defer { group.cancelAll() }
+            try await Task.sleep(for: .milliseconds(500))   // the LISTEN connection is up
+            // Four paced enqueuers, each one job per tick, like API servers committing bookings.
+            let enqueuers = 4
+            try await withThrowingTaskGroup(of: Void.self) { senders in
+                for sender in 0..<enqueuers {
+                    senders.addTask {
+                        let interval = Duration.nanoseconds(Int64(1e9 / Double(rate) * Double(enqueuers)))
+                        var next = ContinuousClock.now + interval / enqueuers * sender
+                        for _ in 0..<(total / enqueuers) {
+                            try await Task.sleep(until: next)
+                            next += interval
+                            let probe = LatencyProbe.Payload(enqueuedAtNanoseconds: DispatchTime.now().uptimeNanoseconds)
+                            try await queue.enqueue(probe)
+                        }
+                    }
+                }
+                try await senders.waitForAll()
+            }
+            while samples.values.withLock({ $0.count }) < total / enqueuers * enqueuers {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        return samples.values.withLock { $0 }
+    }
+}
+
+extension BenchCommand {
+    /// A URL for the daemon process that reaches the same database as `configuration`.
+    static func url(for configuration: PostgresClient.Configuration) -> String {
+        var components = URLComponents()
+        components.scheme = "postgres"
+        components.user = configuration.username
+        components.password = configuration.password
+        components.path = "/" + (configuration.database ?? configuration.username)
+        if let socket = configuration.unixSocketPath {
+            let socketURL = URL(fileURLWithPath: socket)
+            components.host = "localhost"
+            components.port = Int(socketURL.pathExtension)
+            components.queryItems = [URLQueryItem(name: "host", value: socketURL.deletingLastPathComponent().path)]
+        } else {
+            components.host = configuration.host
+            components.port = configuration.port
+        }
+        return components.string ?? ""
+    }
+}

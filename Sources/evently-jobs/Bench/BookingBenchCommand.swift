@@ -1,0 +1,179 @@
+import ArgumentParser
+import AsyncHTTPClient
+import BookingCore
+import Foundation
+import JWTKit
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Prometheus
+import Queue
+import Synchronization
+import Workers
+
+/// `evently-jobs bench-bookings`: bookings per second through the HTTP intake beside the same
+/// booking statements run directly, on one hot event and spread over many, interleaved.
+struct BookingBenchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-bookings", abstract: "Measure bookings/s over HTTP against the same SQL run directly.")
+
+    @OptionGroup var options: ConfigOptions
+    @Option(help: "Concurrent clients.") var clients = 64
+    @Option(help: "Seconds per measurement.") var seconds = 5
+    @Option(help: "Rounds of direct then HTTP, per scenario.") var rounds = 2
+    @Option(help: "Events for the spread scenario.") var events = 64
+    @Flag(help: "Let the daemon work the bookings' notification jobs during the run (paused by default, so the booking path is measured alone).")
+    var deliverNotifications = false
+
+    static let secret = "bench-secret-0123456789abcdef0123456789"
+
+    func run() async throws {
+        try await options.withDatabase(logLevel: { _ in .warning }) { config, logger, base in
+            let clientConfiguration = try await BenchCommand.freshDatabase("evently_bench_bookings", base: base, logger: logger)
+
+            var daemonConfig = config
+            daemonConfig.http.port = 0
+            daemonConfig.http.host = "127.0.0.1"
+            daemonConfig.intake.jwtSecret = Self.secret
+            daemonConfig.intake.rateLimitPerUser = 0
+            daemonConfig.intake.rateLimitPerAddress = 0
+            daemonConfig.scheduling.enabled = false
+            let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+            var daemon = Daemon(config: daemonConfig, clientConfiguration: clientConfiguration,
+                                metrics: PrometheusCollectorRegistry(), logger: logger)
+            daemon.onHTTPListening = { portContinuation.yield($0) }
+            let runningDaemon = daemon
+
+            let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: clients)))
+            try await client.whileRunning {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await runningDaemon.run() }
+                    var portIterator = ports.makeAsyncIterator()
+                    guard let port = await portIterator.next() else { return }
+
+                    let setup = try await prepare(client: client, logger: logger)
+                    if !deliverNotifications {
+                        try await JobClient(client: client, logger: logger).setPaused(true, queue: NotificationDispatch.queue)
+                    }
+                    print("evently-jobs bench-bookings: \(clients) clients, \(seconds) s per measurement, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+                          + "notification jobs \(deliverNotifications ? "worked during the run" : "paused")")
+                    var lines = ["", "| scenario | round | direct SQL bookings/s | HTTP bookings/s | HTTP ÷ direct |", "|---|---|---|---|---|"]
+                    for (scenario, eventIDs) in [("one hot event", [setup.hotEvent]), ("spread over \(events) events", setup.spreadEvents)] {
+                        for round in 1...rounds {
+                            let direct = try await measureDirect(client: client, users: setup.users, events: eventIDs, logger: logger)
+                            let viaHTTP = try await measureHTTP(http: http, port: port, tokens: setup.tokens, events: eventIDs)
+                            let line = String(format: "| %@ | %d | %.0f | %.0f | %.2f |", scenario, round, direct, viaHTTP, viaHTTP / direct)
+                            lines.append(line)
+                            print(line)
+                        }
+                    }
+                    print(lines.joined(separator: "\n"))
+                    await runningDaemon.shutdown.trigger()
+                    try await group.waitForAll()
+                }
+            }
+            try await http.shutdown()
+        }
+    }
+
+    struct Setup {
+        var users: [UUID]
+        var tokens: [String]
+        var hotEvent: UUID
+        var spreadEvents: [UUID]
+    }
+
+    /// Users (one per client, with tokens) and events with room for every booking of the run.
+    func prepare(client: PostgresClient, logger: Logger) async throws -> Setup {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256)
+        var users: [UUID] = []
+        var tokens: [String] = []
+        let userStore = UserStore(logger: logger)
+        for index in 0..<clients {
+            let id = UUID()
+            let role = index == 0 ? "admin" : "user"
+            _ = try await client.withConnection { connection in
+                try await userStore.upsert(UserClaims(id: id, email: "bench\(index)@example.com", role: index == 0 ? .admin : .user),
+                                           now: Date(), on: connection)
+            }
+            users.append(id)
+            tokens.append(try await keys.sign(Authenticator.Claims(
+                sub: .init(value: id.uuidString), email: "bench\(index)@example.com", role: role,
+                exp: .init(value: Date().addingTimeInterval(3600)), phoneNumber: nil)))
+        }
+        let eventStore = EventStore(logger: logger)
+        func event(_ name: String) async throws -> UUID {
+            try await client.withConnection { connection in
+                try await eventStore.create(NewEvent(name: name, venue: "Bench Hall", startsAt: Date().addingTimeInterval(86_400 * 30),
+                                                     capacity: 5_000_000, basePrice: 25, waitlistMode: .offer),
+                                            by: users[0], now: Date(), on: connection).id
+            }
+        }
+        let hot = try await event("hot")
+        var spread: [UUID] = []
+        for index in 0..<events { spread.append(try await event("spread \(index)")) }
+        return Setup(users: users, tokens: tokens, hotEvent: hot, spreadEvents: spread)
+    }
+
+    /// The booking transaction the intake runs (book + follow-ups), without HTTP around it.
+    func measureDirect(client: PostgresClient, users: [UUID], events: [UUID], logger: Logger) async throws -> Double {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        let store = BookingStore(logger: logger)
+        let followUps = FollowUpJobs(logger: logger)
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<clients {
+                group.addTask {
+                    var done = 0
+                    while ContinuousClock.now < deadline {
+                        let eventID = events[(index + done) % events.count]
+                        try await client.withConnection { connection in
+                            try await connection.transaction(logger: logger) { connection in
+                                let outcome = try await store.book(userID: users[index], eventID: eventID, quantity: 1,
+                                                                   idempotencyKey: UUID().uuidString, requestHash: "bench", now: Date(),
+                                                                   pricing: .standard, on: connection)
+                                try await followUps.apply(outcome.followUps, on: connection)
+                            }
+                        }
+                        done += 1
+                    }
+                    return done
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        return Double(total) / Double(seconds)
+    }
+
+    func measureHTTP(http: HTTPClient, port: Int, tokens: [String], events: [UUID]) async throws -> Double {
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        let total = try await withThrowingTaskGroup(of: Int.self) { group in
+            for index in 0..<clients {
+                group.addTask {
+                    var done = 0
+                    while ContinuousClock.now < deadline {
+                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/bookings")
+                        request.method = .POST
+                        request.headers.add(name: "Authorization", value: "Bearer \(tokens[index])")
+                        request.headers.add(name: "Content-Type", value: "application/json")
+                        request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
+                        let eventID = events[(index + done) % events.count]
+                        request.body = .bytes(ByteBuffer(string: #"{"event_id": "\#(eventID)", "quantity": 1}"#))
+                        let response = try await http.execute(request, timeout: .seconds(30))
+                        _ = try await response.body.collect(upTo: 1 << 16)
+                        guard response.status.code == 201 else {
+                            throw CommandFailure(message: "booking over HTTP answered \(response.status.code)")
+                        }
+                        done += 1
+                    }
+                    return done
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        return Double(total) / Double(seconds)
+    }
+}

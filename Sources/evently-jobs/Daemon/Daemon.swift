@@ -1,0 +1,72 @@
+import Hummingbird
+import Logging
+import Synchronization
+import PostgresNIO
+import Prometheus
+import Queue
+import Scheduler
+import Workers
+import ServiceLifecycle
+import UnixSignals
+
+/// Wires the daemon's services into one `ServiceGroup`; SIGTERM and SIGINT drain it.
+struct Daemon: Sendable {
+    let config: JobsConfig
+    let clientConfiguration: PostgresClient.Configuration
+    let metrics: PrometheusCollectorRegistry
+    let logger: Logger
+    /// Called with the bound port once the HTTP listener is up (tests use port 0).
+    var onHTTPListening: @Sendable (Int) async -> Void = { _ in }
+    /// Lets an embedding program (tests, the booking benchmark) ask for the same graceful
+    /// shutdown as SIGTERM; cancelling the task instead skips the drain.
+    var shutdown = ShutdownHandle()
+
+    /// Runs until a shutdown signal (or the cancellation of the calling task) has drained every service.
+    ///
+    /// The pool outlives the service group: services stop first (in reverse order, the HTTP
+    /// intake before the workers), and only then are database connections closed.
+    func run() async throws {
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        try await client.whileRunning {
+            let migrator = DatabaseSchema.migrator(logger: logger)
+            try await migrator.migrate(client)
+
+            var services: [any Service] = []
+            let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention, booking: config.booking,
+                                                          delivery: config.delivery, reports: config.reports)
+            services.append(JobDaemon(client: client, registry: registry, configuration: config.queue, logger: logger))
+            if config.scheduling.enabled {
+                services.append(CronScheduler(schedules: config.scheduling.schedules, catchUp: config.scheduling.catchUp,
+                                              client: client, logger: logger))
+            }
+            if config.http.enabled {
+                let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake,
+                                        booking: config.booking, sms: config.delivery.sms, logger: logger)
+                if config.intake.jwtSecret == nil {
+                    logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET)")
+                }
+                let onListening = onHTTPListening
+                let logger = logger
+                let app = Application(
+                    router: await intake.makeRouter(),
+                    configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "evently-jobs"),
+                    onServerRunning: { channel in
+                        let port = channel.localAddress?.port ?? 0
+                        logger.info("HTTP intake listening on \(channel.localAddress?.description ?? "?")")
+                        await onListening(port)
+                    },
+                    logger: logger
+                )
+                services.append(app)
+            }
+            let group = ServiceGroup(configuration: .init(
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            ))
+            shutdown.attach(group)
+            logger.info("evently-jobs serving", metadata: ["http": "\(config.http.enabled ? "\(config.http.host):\(config.http.port)" : "off")"])
+            try await group.run()
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import BookingCore
+import Foundation
+import Hummingbird
+import HTTPTypes
+import Logging
+import PostgresNIO
+import Queue
+import Synchronization
+import Workers
+
+/// What the booking routes share: the pool, the rules, the user mirror and the way a use case
+/// and its follow-up jobs run in one transaction.
+struct BookingAPI: Sendable {
+    let client: PostgresClient
+    let settings: BookingSettings
+    let logger: Logger
+    let users: UserDirectory
+    /// Idempotency keys being booked right now in this process: a duplicate gets 409 at once
+    /// instead of waiting for the first to commit.
+    let keysInFlight = KeysInFlight()
+
+    init(client: PostgresClient, settings: BookingSettings, logger: Logger) {
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+        self.users = UserDirectory(logger: logger)
+    }
+
+    /// The caller's user id when they are a booking user (`user` or `admin`), mirrored into
+    /// `evently.users`; 401 without a token, 403 for another role.
+    func member(_ context: IntakeContext) async throws -> UUID {
+        try await mirrored(try context.requireRole([.user, .admin]))
+    }
+
+    /// The caller's user id when they are an admin, mirrored into `evently.users`.
+    func admin(_ context: IntakeContext) async throws -> UUID {
+        try await mirrored(try context.requireRole([.admin]))
+    }
+
+    private func mirrored(_ caller: Caller) async throws -> UUID {
+        try await users.ensure(caller, client: client)
+        return caller.userID
+    }
+
+    /// Runs `body` in a transaction; booking-core errors become HTTP errors.
+    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in
+                try await connection.transaction(logger: logger) { connection in try await body(connection) }
+            }
+        } catch let error as BookingError {
+            throw Self.httpError(error)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
+            // lock_timeout: the event is too busy right now; the write was rolled back whole.
+            throw APIError(.serviceUnavailable, "busy", "the event is busy; retry shortly", headers: [.retryAfter: "1"])
+        }
+    }
+
+    /// Runs `body` on a connection without a transaction (reads).
+    func read<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do {
+            return try await client.withConnection { connection in try await body(connection) }
+        } catch let error as BookingError {
+            throw Self.httpError(error)
+        }
+    }
+
+    /// Enqueues the jobs a booking use case asked for, on its transaction's connection.
+    func applyFollowUps(_ followUps: [FollowUp], on connection: PostgresConnection) async throws {
+        try await FollowUpJobs(logger: logger).apply(followUps, on: connection)
+    }
+
+    /// Runs a booking use case (given the connection and its `now`) in one transaction with the
+    /// jobs its outcome asks for, and returns the outcome's value.
+    func transaction<T: Sendable>(
+        followingUp useCase: @Sendable (PostgresConnection, Date) async throws -> Outcome<T>
+    ) async throws -> T {
+        try await transaction { connection in
+            let outcome = try await useCase(connection, Date())
+            try await applyFollowUps(outcome.followUps, on: connection)
+            return outcome.value
+        }
+    }
+
+    static func httpError(_ error: BookingError) -> APIError {
+        let status: HTTPResponse.Status
+        var field: String?
+        switch error {
+        case .soldOut, .eventNotActive, .eventStarted, .alreadyCancelled, .alreadyOnWaitlist, .eventNotFull,
+             .offerExpired, .capacityBelowSold, .idempotencyKeyInFlight, .emailInUse:
+            status = .conflict
+        case .eventNotFound, .bookingNotFound, .offerNotFound, .notificationNotFound, .notOnWaitlist, .userNotFound:
+            status = .notFound
+        case .versionConflict:
+            status = .preconditionFailed
+        case .invalidQuantity:
+            status = .badRequest
+            field = "quantity"
+        case .invalidInput(let name, _):
+            status = .badRequest
+            field = name
+        case .idempotencyMismatch:
+            status = .unprocessableContent
+        case .adminRequired:
+            status = .forbidden
+        @unknown default:
+            status = .badRequest
+        }
+        return APIError(status, error.code, error.description, field: field)
+    }
+
+    /// 400 unless `quantity` seats may be asked for at once (1 to `booking.max_quantity`).
+    func checkQuantity(_ quantity: Int) throws(APIError) {
+        guard (1...settings.maxQuantity).contains(quantity) else {
+            throw APIError.badRequest("'quantity' must be between 1 and \(settings.maxQuantity)", field: "quantity")
+        }
+    }
+
+    /// The path parameter `name` as a UUID, or 400 naming it.
+    static func uuid(_ context: IntakeContext, _ name: String = "id") throws -> UUID {
+        guard let text = context.parameters.get(name), let id = UUID(uuidString: text) else {
+            throw APIError.badRequest("'\(name)' must be a UUID", field: name)
+        }
+        return id
+    }
+}

@@ -1,0 +1,15 @@
+import Foundation
+
+/// Who is calling, from a verified token.
+struct Caller: Sendable, Equatable {
+    enum Role: String, Sendable, Codable {
+        case user, admin
+        /// May enqueue and steer jobs, not touch bookings of others.
+        case `operator`
+    }
+
+    var userID: UUID
+    var email: String
+    var role: Role
+    var phone: String?
+}

@@ -1,0 +1,51 @@
+import BookingCore
+import HTTPTypes
+import Hummingbird
+import Logging
+import PostgresNIO
+import Prometheus
+import Queue
+import Workers
+
+/// The daemon's HTTP side: the router with its middleware and every route group
+/// (`Routes/`, one per path prefix).
+struct HTTPIntake: Sendable {
+    let client: PostgresClient
+    let migrator: SchemaMigrator
+    let metrics: PrometheusCollectorRegistry
+    let settings: JobsConfig.Intake
+    let booking: BookingSettings
+    var sms = SMSSettings()
+    let logger: Logger
+
+    func makeRouter() async -> Router<IntakeContext> {
+        let router = Router(context: IntakeContext.self)
+        router.middlewares.add(IntakeMiddleware(trustedProxies: Set(settings.trustedProxies)))
+        if !settings.corsOrigins.isEmpty {
+            router.middlewares.add(CORSOriginFilter(allowed: Set(settings.corsOrigins)))
+            router.middlewares.add(CORSMiddleware(
+                allowOrigin: .originBased,
+                allowHeaders: [.authorization, .contentType, .idempotencyKey, .ifMatch],
+                allowMethods: [.get, .post, .patch, .delete, .options],
+                exposedHeaders: ["X-Request-Id", "ETag", "Retry-After"]))
+        }
+        var authenticator: Authenticator?
+        if let secret = settings.jwtSecret { authenticator = await Authenticator(secret: secret) }
+        router.middlewares.add(AuthenticationMiddleware(
+            authenticator: authenticator,
+            perUser: RateLimiter(perMinute: settings.rateLimitPerUser),
+            perAddress: RateLimiter(perMinute: settings.rateLimitPerAddress)))
+
+        HealthRoutes(client: client, migrator: migrator, metrics: metrics, logger: logger).add(to: router)
+        JobRoutes(jobs: JobClient(client: client, logger: logger)).add(to: router)
+        let bookingAPI = BookingAPI(client: client, settings: booking, logger: logger)
+        EventRoutes(api: bookingAPI).add(to: router)
+        BookingRoutes(api: bookingAPI).add(to: router)
+        WaitlistRoutes(api: bookingAPI).add(to: router)
+        NotificationRoutes(api: bookingAPI).add(to: router)
+        AnalyticsRoutes(api: bookingAPI).add(to: router)
+        ReportRoutes(api: bookingAPI).add(to: router)
+        SMSWebhookRoutes(client: client, settings: sms, logger: logger).add(to: router)
+        return router
+    }
+}

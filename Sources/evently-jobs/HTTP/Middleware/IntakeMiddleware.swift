@@ -1,0 +1,55 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Queue
+
+/// Outermost middleware: request ids, client address, and every failure as a JSON error.
+///
+/// Handlers throw ``APIError`` for what the caller did wrong. Hummingbird's own errors (no
+/// route, body too large) are re-worded into the same shape; anything else is our fault and
+/// becomes a 500 that names the request id, with the details only in the log.
+struct IntakeMiddleware: RouterMiddleware {
+    typealias Context = IntakeContext
+    /// Peers whose `X-Forwarded-For` is believed.
+    let trustedProxies: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        if let incoming = request.headers[.requestID], incoming.count <= 64,
+           incoming.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+            context.requestID = incoming
+        }
+        context.logger[metadataKey: "request_id"] = "\(context.requestID)"
+        if let peer = context.peerAddress, trustedProxies.contains(peer),
+           let forwarded = request.headers[.xForwardedFor]?.split(separator: ",").last {
+            context.clientAddress = forwarded.trimmingCharacters(in: .whitespaces)
+        }
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as APIError {
+            response = try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            response = try Self.translate(error).response(from: request, context: context)
+        } catch {
+            context.logger.error("request failed: \(readableDescription(of: error))")
+            response = try APIError(.internalServerError, "internal_error",
+                                    "something went wrong on our side; quote request id \(context.requestID)")
+                .response(from: request, context: context)
+        }
+        response.headers[.requestID] = context.requestID
+        return response
+    }
+
+    static func translate(_ error: HTTPError) -> APIError {
+        switch error.status {
+        case .notFound: return APIError(.notFound, "not_found", "no such route")
+        case .contentTooLarge: return APIError(.contentTooLarge, "body_too_large", "the request body is too large")
+        case .methodNotAllowed: return APIError(.methodNotAllowed, "method_not_allowed", "method not allowed here")
+        default:
+            return APIError(error.status, "http_\(error.status.code)", error.body ?? error.status.reasonPhrase)
+        }
+    }
+}

@@ -1,0 +1,102 @@
+import AsyncHTTPClient
+import EventlyTestSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Prometheus
+import Queue
+import Synchronization
+import Testing
+@testable import evently_jobs
+
+/// Runs a daemon on its own embedded cluster with an ephemeral HTTP port.
+struct DaemonHarness {
+    let cluster: EmbeddedPostgres
+    let port: Int
+
+    static func with<T: Sendable>(configure: (inout JobsConfig) -> Void = { _ in },
+                                  _ body: (DaemonHarness) async throws -> T) async throws -> T {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cluster = EmbeddedPostgres(directory: directory, settings: ["fsync": "off"], logger: TestDatabase.logger)
+        try cluster.start()
+        defer { try? cluster.stop() }
+
+        var config = try JobsConfig(file: ConfFile(path: directory.appendingPathComponent("jobs.conf").path, text: ""))
+        config.http.port = 0
+        configure(&config)
+        var clientConfiguration = cluster.clientConfiguration()
+        clientConfiguration.options.connectTimeout = .seconds(1)
+        let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var configured = Daemon(config: config, clientConfiguration: clientConfiguration,
+                                metrics: PrometheusCollectorRegistry(), logger: TestDatabase.logger)
+        configured.onHTTPListening = { port in portContinuation.yield(port) }
+        let daemon = configured
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await daemon.run() }
+            var ports = portStream.makeAsyncIterator()
+            guard let port = await ports.next() else { throw CancellationError() }
+            let result: Result<T, any Error>
+            do { result = .success(try await body(DaemonHarness(cluster: cluster, port: port))) } catch { result = .failure(error) }
+            // As on SIGTERM: the HTTP server closes its connections and the workers drain.
+            await daemon.shutdown.trigger()
+            try await group.waitForAll()
+            return try result.get()
+        }
+    }
+
+    func get(_ path: String) async throws -> (status: Int, body: String) {
+        let reply = try await send("GET", path)
+        return (reply.status, reply.body)
+    }
+}
+
+struct HTTPReply {
+    var status: Int
+    var headers: [String: String]
+    var body: String
+    var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+    var errorCode: String? { (json["error"] as? [String: Any])?["code"] as? String }
+    var errorField: String? { (json["error"] as? [String: Any])?["field"] as? String }
+}
+
+/// The tests' HTTP client. AsyncHTTPClient rather than URLSession: FoundationNetworking on
+/// Linux deadlocks when a task awaiting a request is cancelled (seen here in a task group).
+enum TestHTTP {
+    /// Generous timeouts: a thousand requests queue for 64 connections on a loaded 2-core machine.
+    static let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+        timeout: .init(connect: .seconds(120), read: .seconds(120)),
+        connectionPool: .init(idleTimeout: .seconds(30), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)))
+}
+
+extension DaemonHarness {
+    func send(_ method: String, _ path: String, token: String? = nil, json: String? = nil,
+              contentType: String = "application/json", headers: [String: String] = [:]) async throws -> HTTPReply {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = HTTPMethod(rawValue: method)
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let json {
+            request.body = .bytes(ByteBuffer(string: json))
+            request.headers.add(name: "Content-Type", value: contentType)
+        }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await TestHTTP.client.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 16 << 20)
+        var fields: [String: String] = [:]
+        for header in response.headers { fields[header.name.lowercased()] = header.value }
+        return HTTPReply(status: Int(response.status.code), headers: fields, body: String(buffer: body))
+    }
+}
+
+extension DaemonHarness {
+    /// A daemon that accepts tokens signed by ``TokenFactory``.
+    static func withTokens<T: Sendable>(_ configure: @escaping @Sendable (inout JobsConfig) -> Void = { _ in },
+                                      _ body: (DaemonHarness) async throws -> T) async throws -> T {
+        try await DaemonHarness.with(configure: { config in
+            config.intake.jwtSecret = TokenFactory.secret
+            configure(&config)
+        }, body)
+    }
+}

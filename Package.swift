@@ -64,6 +64,7 @@ let package = Package(
             ],
             resources: [
                 .embedInCode("Migrations/q0001_jobs.sql"),
+                .embedInCode("Migrations/q0002_daemons.sql"),
             ],
             swiftSettings: strictSettings
         ),

@@ -26,6 +26,11 @@ extension JobClient {
                 if parsed == .completed { status.completedRecently = row.count }
                 byQueue[row.queue] = status
             }
+            for row in try await JobQueries.jobsWithoutLiveWorker(on: connection, logger: logger) {
+                var status = entry(row.queue)
+                status.withoutLiveWorker[row.kind] = row.count
+                byQueue[row.queue] = status
+            }
             for row in try await JobQueries.queuePauses(on: connection, logger: logger) {
                 var status = entry(row.queue)
                 status.paused = row.paused
@@ -33,6 +38,11 @@ extension JobClient {
             }
             return byQueue.values.sorted { $0.queue < $1.queue }
         }
+    }
+
+    /// The daemons whose heartbeat is current, oldest first.
+    public func daemons() async throws -> [DaemonRecord] {
+        try await client.withConnection { try await JobQueries.liveDaemons(on: $0, logger: logger) }
     }
 
     /// Jobs matching the filters, newest first.

@@ -10,10 +10,16 @@ import Synchronization
 final class JobCompleter: Sendable {
     private struct State {
         var pending: [FinishedAttempt] = []
+        /// The batch being written now.
+        var writing: [FinishedAttempt] = []
         var closed = false
     }
 
     private let state = Mutex(State())
+    private let gaveUp = Mutex(0)
+
+    /// Outcomes the completer gave up writing while stopping (the database did not answer).
+    var unwrittenWhenStopped: Int { gaveUp.withLock { $0 } }
     private let doorbell = Doorbell()
     private let client: PostgresClient
     private let logger: Logger
@@ -32,6 +38,17 @@ final class JobCompleter: Sendable {
     /// Outcomes waiting to be written (for back-pressure on claiming).
     var backlog: Int { state.withLock { $0.pending.count } }
 
+    /// Job id → attempt of every outcome not yet written: their jobs keep their leases until
+    /// it is, so a slow database does not let another daemon re-run a finished job.
+    var unwrittenAttempts: [Int64: Int] {
+        state.withLock { state in
+            var attempts: [Int64: Int] = [:]
+            for outcome in state.writing { attempts[outcome.id] = outcome.attempt }
+            for outcome in state.pending { attempts[outcome.id] = outcome.attempt }
+            return attempts
+        }
+    }
+
     /// Stops once everything reported so far is written.
     func finish() {
         state.withLock { $0.closed = true }
@@ -43,6 +60,7 @@ final class JobCompleter: Sendable {
             let (batch, closed) = state.withLock { state -> ([FinishedAttempt], Bool) in
                 let batch = Array(state.pending.prefix(Self.maximumBatch))
                 state.pending.removeFirst(batch.count)
+                state.writing = batch
                 return (batch, state.closed)
             }
             if batch.isEmpty {
@@ -51,8 +69,14 @@ final class JobCompleter: Sendable {
                 continue
             }
             await write(batch)
+            state.withLock { $0.writing = [] }
         }
     }
+
+    /// How long one write may take before it counts as failed (and is tried again); stopping,
+    /// how long the daemon waits for the database at all before it gives up.
+    static let writeDeadline: Duration = .seconds(30)
+    static let stoppingDeadline: Duration = .seconds(10)
 
     private func write(_ batch: [FinishedAttempt]) async {
         let completed = batch.filter { $0.newState == .completed && $0.errorJSON == nil }
@@ -60,41 +84,39 @@ final class JobCompleter: Sendable {
         var delay = Duration.milliseconds(50)
         var failuresWhileStopping = 0
         let client = self.client, logger = self.logger
+        var givingUpAt: ContinuousClock.Instant?
         while true {
+            let stopping = Task.isCancelled || state.withLock({ $0.closed })
+            let limit: Duration
+            if stopping {
+                // Stopping: a pool that cannot reach its database waits for a connection
+                // without end; the daemon must still stop.
+                let deadline = givingUpAt ?? ContinuousClock.now + Self.stoppingDeadline
+                givingUpAt = deadline
+                limit = max(deadline - ContinuousClock.now, .zero)
+            } else {
+                limit = Self.writeDeadline
+            }
             do {
-                // Outcomes of finished work should be written even when we are being stopped by
-                // cancellation, so the write runs in a task that does not inherit it.
-                let write = Task {
+                try await withDeadline(limit) {
                     try await client.withConnection { connection in
                         try await JobQueries.complete(completed, on: connection, logger: logger)
                         try await JobQueries.finish(others, on: connection, logger: logger)
                     }
-                }
-                if Task.isCancelled || state.withLock({ $0.closed }) {
-                    // Stopping: a pool that cannot reach its database waits for a connection
-                    // without end; the daemon must still stop.
-                    guard try await Self.finishes(write, within: .seconds(10)) else {
-                        logger.error("""
-                            gave up writing \(batch.count) job outcome(s) while stopping: the database did not answer \
-                            within 10 s; their leases run out and another daemon takes them back
-                            """)
-                        return
-                    }
-                } else {
-                    try await write.value
                 }
                 return
             } catch {
                 // Stopping, the retries are bounded (and cancelled, the sleep below returns at
                 // once: unbounded, this loop spun, logging millions of lines, when a test cancelled
                 // a daemon). Unwritten jobs keep their leases and are rescued later.
-                if Task.isCancelled || state.withLock({ $0.closed }) {
+                if stopping {
                     failuresWhileStopping += 1
-                    if failuresWhileStopping >= 5 {
+                    if failuresWhileStopping >= 5 || error is DeadlineExceeded {
                         logger.error("""
-                            giving up writing \(batch.count) job outcome(s) while stopping: \(readableDescription(of: error)); \
+                            gave up writing \(batch.count) job outcome(s) while stopping: \(readableDescription(of: error)); \
                             their leases run out and another daemon takes them back
                             """)
+                        gaveUp.withLock { $0 += batch.count }
                         return
                     }
                 }
@@ -102,23 +124,6 @@ final class JobCompleter: Sendable {
                 try? await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
-        }
-    }
-
-    /// Whether `task` ends within `limit` (its error is rethrown). When the caller is already
-    /// cancelled the timer cannot run, and only the task's end counts.
-    static func finishes(_ task: Task<Void, any Error>, within limit: Duration) async throws -> Bool {
-        try await withThrowingTaskGroup(of: Bool?.self) { group in
-            group.addTask { try await task.value; return true }
-            group.addTask {
-                do { try await Task.sleep(for: limit) } catch { return nil }
-                return false
-            }
-            defer { group.cancelAll() }
-            while let result = try await group.next() {
-                if let result { return result }
-            }
-            return false
         }
     }
 }

@@ -54,9 +54,47 @@ extension JobDaemon {
         /// ± 10 % jitter. A worker's `RetryAfterHinting` error overrides it.
         public var retryPolicy = RetryPolicy()
 
-        /// Recorded in `attempted_by` of every job this daemon claims. Default `host:pid`.
+        /// Recorded in `attempted_by` of every job this daemon claims, and names it among the
+        /// live daemons. Default `host:pid`.
         public var workerName = "\(ProcessInfo.processInfo.hostName):\(getpid())"
 
+        /// The version of the program running the daemon, shown among the live daemons.
+        public var version = "unknown"
+
         public init() {}
+
+        /// The smallest lease: below it, renewals (a third of the lease) and the safety margin
+        /// (a sixth) leave no room for a slow round trip.
+        public static let minimumLease: Duration = .seconds(2)
+        public static let minimumPollInterval: Duration = .milliseconds(10)
+        public static let minimumRescueInterval: Duration = .milliseconds(100)
+        public static let minimumTimeout: Duration = .milliseconds(10)
+
+        /// What in these settings would make the daemon spin against the database or lose the
+        /// jobs it runs, as (jobs.conf key, reason) pairs; empty when they are sound.
+        public var problems: [(key: String, reason: String)] {
+            var problems: [(key: String, reason: String)] = []
+            if lease < Self.minimumLease {
+                problems.append(("queue.lease", "must be at least \(Self.minimumLease) (it is renewed every third of it)"))
+            }
+            if pollInterval < Self.minimumPollInterval {
+                problems.append(("queue.poll_interval", "must be at least \(Self.minimumPollInterval)"))
+            }
+            if rescueInterval < Self.minimumRescueInterval {
+                problems.append(("queue.rescue_interval", "must be at least \(Self.minimumRescueInterval)"))
+            }
+            if defaultTimeout < Self.minimumTimeout {
+                problems.append(("queue.job_timeout", "must be at least \(Self.minimumTimeout)"))
+            }
+            for (kind, timeout) in kindTimeouts.sorted(by: { $0.key < $1.key }) where timeout < Self.minimumTimeout {
+                problems.append(("kind.\(kind).timeout", "must be at least \(Self.minimumTimeout)"))
+            }
+            if shutdownTimeout < .zero { problems.append(("queue.shutdown_timeout", "must not be negative")) }
+            if claimBatch < 1 { problems.append(("queue.claim_batch", "must be at least 1")) }
+            for (queue, slots) in queues.sorted(by: { $0.key < $1.key }) where slots < 1 {
+                problems.append(("queue.\(queue).concurrency", "must be at least 1"))
+            }
+            return problems
+        }
     }
 }

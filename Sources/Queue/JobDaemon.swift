@@ -19,11 +19,13 @@ public final class JobDaemon: Service, Sendable {
     private let producers: [String: QueueProducer]
     private let metrics = QueueMetrics()
     private let logger: Logger
+    private let kinds: [String]
 
     public init(client: PostgresClient, registry: WorkerRegistry, configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.client = client
         self.logger = logger
+        self.kinds = registry.kinds
         let completer = JobCompleter(client: client, logger: logger)
         self.completer = completer
         var producers: [String: QueueProducer] = [:]
@@ -50,8 +52,9 @@ public final class JobDaemon: Service, Sendable {
                 for producer in producers.values {
                     background.addTask { await self.pollLoop(producer) }
                 }
-                background.addTask { await self.every(self.configuration.lease / 3) { try await self.renewLeases() } }
+                background.addTask { await self.every(self.renewalPeriod) { try await self.renewLeases() } }
                 background.addTask { await self.every(self.configuration.rescueInterval) { try await self.rescue() } }
+                background.addTask { await self.every(self.configuration.rescueInterval) { try await self.heartbeat() } }
                 background.addTask { await self.every(.seconds(10)) { try await self.recordDepth() } }
 
                 await withDiscardingTaskGroup { work in
@@ -72,7 +75,21 @@ public final class JobDaemon: Service, Sendable {
         }
         completer.finish()
         await completion
-        logger.info("job daemon stopped")
+        do {
+            try await withDeadline(.seconds(5)) { [client, configuration, logger] in
+                try await client.withConnection {
+                    try await JobQueries.removeDaemon(name: configuration.workerName, on: $0, logger: logger)
+                }
+            }
+        } catch {
+            logger.warning("could not remove this daemon from the live daemons: \(readableDescription(of: error))")
+        }
+        let unwritten = completer.unwrittenWhenStopped
+        if unwritten > 0 {
+            logger.error("job daemon stopped with \(unwritten) job outcome(s) unwritten: their leases lapse and they run again")
+        } else {
+            logger.info("job daemon stopped")
+        }
     }
 
     private var notifier: JobNotifier {
@@ -91,9 +108,14 @@ public final class JobDaemon: Service, Sendable {
         }
     }
 
-    private func every(_ interval: Duration, _ body: @Sendable () async throws -> Void) async {
+    /// Leases are renewed three times per lease, so one lost round trip never costs a job.
+    var renewalPeriod: Duration { configuration.lease / 3 }
+
+    /// Runs `body` every `interval`, each run bounded by the interval itself: a database that
+    /// stopped answering must not stall the loop (the next run tries again).
+    private func every(_ interval: Duration, _ body: @escaping @Sendable () async throws -> Void) async {
         while !Task.isCancelled {
-            do { try await body() } catch {
+            do { try await withDeadline(interval, body) } catch {
                 if Task.isCancelled { return }
                 logger.warning("queue maintenance failed: \(readableDescription(of: error))")
             }
@@ -101,11 +123,31 @@ public final class JobDaemon: Service, Sendable {
         }
     }
 
+    /// Renews the leases of every attempt this daemon holds (running, or finished with its
+    /// outcome not yet written), fenced by attempt. An attempt the database no longer matches
+    /// lost its job and is stopped at once; one that cannot be renewed in time is stopped by its
+    /// producer's own clock before the lease could lapse.
     func renewLeases() async throws {
-        let ids = producers.values.flatMap { $0.runningJobs.keys }
-        guard !ids.isEmpty else { return }
+        // Producers first, then the completer: a job moving from one to the other in between is
+        // still seen in the second.
+        var held: [Int64: Int] = [:]
+        for producer in producers.values { held.merge(producer.runningJobs) { $1 } }
+        held.merge(completer.unwrittenAttempts) { $1 }
+        guard !held.isEmpty else { return }
+        let sentAt = ContinuousClock.now
+        let renewed = try await client.withConnection { connection in
+            try await JobQueries.renewLeases(held, lease: configuration.lease, on: connection, logger: logger)
+        }
+        for producer in producers.values { producer.leasesRenewed(renewed, requested: held, sentAt: sentAt) }
+    }
+
+    /// Records this daemon as live (who it is, its queues and kinds) until three heartbeats from now.
+    func heartbeat() async throws {
         try await client.withConnection { connection in
-            try await JobQueries.renewLeases(ids: ids, lease: configuration.lease, on: connection, logger: logger)
+            try await JobQueries.heartbeat(
+                name: configuration.workerName, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
+                version: configuration.version, queues: configuration.queues, kinds: kinds,
+                ttl: configuration.rescueInterval * 3 + .seconds(5), on: connection, logger: logger)
         }
     }
 

@@ -75,7 +75,9 @@ enum JobQueries {
     /// The CTE walks `jobs_claimable_idx` in (priority, run_at, id) order and stops after
     /// `limit` unlocked rows; `SKIP LOCKED` makes concurrent claimers take disjoint rows
     /// without waiting on each other. Claiming spends an attempt and starts the lease.
-    static func claim(queue: String, limit: Int, worker: String, lease: Duration,
+    /// Only jobs of `kinds` are claimed: a daemon never takes a job it has no worker for (during
+    /// a rolling upgrade such jobs wait for a daemon that knows them).
+    static func claim(queue: String, kinds: [String], limit: Int, worker: String, lease: Duration,
                       on connection: PostgresConnection, logger: Logger) async throws -> [ClaimedJob] {
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
         let rows = try await connection.query("""
@@ -84,6 +86,7 @@ enum JobQueries {
                 WHERE queue = \(queue)
                   AND state IN (\(unescaped: claimableStates))
                   AND run_at <= now()
+                  AND kind = ANY(\(kinds)::text[])
                   AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = \(queue) AND p.paused)
                 ORDER BY priority, run_at, id
                 LIMIT \(limit)
@@ -155,14 +158,23 @@ enum JobQueries {
         return updated == 1
     }
 
-    /// Extends the leases of jobs this daemon is still running.
-    static func renewLeases(ids: [Int64], lease: Duration, on connection: PostgresConnection, logger: Logger) async throws {
-        guard !ids.isEmpty else { return }
+    /// Extends the leases of the attempts this daemon still holds (job id → attempt) and returns
+    /// the ids it renewed. An attempt left out no longer owns its job: an operator cancelled it,
+    /// or its lease lapsed and it was rescued (and perhaps claimed again elsewhere).
+    static func renewLeases(_ attempts: [Int64: Int], lease: Duration, on connection: PostgresConnection,
+                            logger: Logger) async throws -> Set<Int64> {
+        guard !attempts.isEmpty else { return [] }
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
-        try await connection.query("""
-            UPDATE evently_jobs.jobs SET lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
-            WHERE id = ANY(\(ids)::bigint[]) AND state = 'running'
+        let ids = Array(attempts.keys), numbers = ids.map { attempts[$0] ?? 0 }
+        let rows = try await connection.query("""
+            UPDATE evently_jobs.jobs AS j SET lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
+            FROM unnest(\(ids)::bigint[], \(numbers)::int[]) AS h(id, attempt)
+            WHERE j.id = h.id AND j.attempt = h.attempt AND j.state = 'running'
+            RETURNING j.id
             """, logger: logger)
+        var renewed: Set<Int64> = []
+        for try await id in rows.decode(Int64.self) { renewed.insert(id) }
+        return renewed
     }
 
     // MARK: Maintenance
@@ -340,6 +352,65 @@ enum JobQueries {
                 errors: errors))
         }
         return records
+    }
+
+    // MARK: Daemons
+
+    /// Records that daemon `name` is alive until `ttl` from now, with what it runs.
+    static func heartbeat(name: String, host: String, pid: Int, version: String, queues: [String: Int], kinds: [String],
+                          ttl: Duration, on connection: PostgresConnection, logger: Logger) async throws {
+        let queuesJSON = String(decoding: try JSONEncoder().encode(queues), as: UTF8.self)
+        let ttlMilliseconds = Int(ttl.timeInterval * 1000)
+        try await connection.query("""
+            INSERT INTO evently_jobs.daemons AS d (name, host, pid, version, queues, kinds, expires_at)
+            VALUES (\(name), \(host), \(pid), \(version), \(queuesJSON)::jsonb, \(kinds)::text[],
+                    now() + \(ttlMilliseconds) * interval '1 millisecond')
+            ON CONFLICT (name) DO UPDATE
+            SET heartbeat_at = now(), expires_at = excluded.expires_at, version = excluded.version,
+                queues = excluded.queues, kinds = excluded.kinds,
+                started_at = CASE WHEN d.expires_at < now() THEN now() ELSE d.started_at END
+            """, logger: logger)
+        // Rows of daemons gone for a day are history nobody reads.
+        try await connection.query(
+            "DELETE FROM evently_jobs.daemons WHERE expires_at < now() - interval '1 day'", logger: logger)
+    }
+
+    static func removeDaemon(name: String, on connection: PostgresConnection, logger: Logger) async throws {
+        try await connection.query("DELETE FROM evently_jobs.daemons WHERE name = \(name)", logger: logger)
+    }
+
+    /// Daemons whose heartbeat has not expired, oldest first.
+    static func liveDaemons(on connection: PostgresConnection, logger: Logger) async throws -> [DaemonRecord] {
+        let rows = try await connection.query("""
+            SELECT name, host, pid, version, started_at, heartbeat_at, queues::text, kinds
+            FROM evently_jobs.daemons WHERE expires_at > now() ORDER BY started_at, name
+            """, logger: logger)
+        var daemons: [DaemonRecord] = []
+        for try await (name, host, pid, version, startedAt, heartbeatAt, queuesJSON, kinds)
+            in rows.decode((String, String, Int, String, Date, Date, String, [String]).self) {
+            let queues = (try? JSONDecoder().decode([String: Int].self, from: Data(queuesJSON.utf8))) ?? [:]
+            daemons.append(DaemonRecord(name: name, host: host, pid: pid, version: version, startedAt: startedAt,
+                                        heartbeatAt: heartbeatAt, queues: queues, kinds: kinds))
+        }
+        return daemons
+    }
+
+    /// Per queue and kind, the waiting jobs that no live daemon can run: none works their queue
+    /// with a worker for their kind.
+    static func jobsWithoutLiveWorker(on connection: PostgresConnection, logger: Logger) async throws
+        -> [(queue: String, kind: String, count: Int)] {
+        let rows = try await connection.query("""
+            SELECT j.queue, j.kind, count(*)::bigint
+            FROM evently_jobs.jobs AS j
+            WHERE j.state IN (\(unescaped: claimableStates))
+              AND NOT EXISTS (
+                  SELECT 1 FROM evently_jobs.daemons AS d
+                  WHERE d.expires_at > now() AND j.kind = ANY(d.kinds) AND d.queues ? j.queue)
+            GROUP BY j.queue, j.kind
+            """, logger: logger)
+        var counts: [(queue: String, kind: String, count: Int)] = []
+        for try await row in rows.decode((String, String, Int).self) { counts.append(row) }
+        return counts
     }
 
     // MARK: Benchmarks

@@ -18,7 +18,7 @@ public enum QueueBenchmark {
                     try await client.withConnection { connection in
                         var done = 0
                         while true {
-                            let jobs = try await JobQueries.claim(queue: queue, limit: batch, worker: "raw-\(loop)",
+                            let jobs = try await JobQueries.claim(queue: queue, kinds: [DiagnosticWorkers.Noop.Payload.kind], limit: batch, worker: "raw-\(loop)",
                                                                   lease: .seconds(60), on: connection, logger: logger)
                             if jobs.isEmpty { return done }
                             try await JobQueries.complete(jobs.map { FinishedAttempt(id: $0.id, attempt: $0.attempt, newState: .completed) },

@@ -15,6 +15,11 @@ final class QueueProducer: Sendable {
         var running: [Int64: RunningJob] = [:]
         var lastClaimFilledSlots = false
         var stopping = false
+        /// Every running job was told to stop (shutdown past its deadline, or cancellation);
+        /// a job registered after that is stopped at once.
+        var cancellingAll = false
+        /// Callers waiting for the last running job to end.
+        var waitingForIdle: [CheckedContinuation<Void, Never>] = []
     }
 
     let queue: String
@@ -28,6 +33,8 @@ final class QueueProducer: Sendable {
     private let completer: JobCompleter
     private let metrics: QueueMetrics
     private let logger: Logger
+    /// The kinds this daemon has workers for: the only ones it claims.
+    private let kinds: [String]
 
     init(queue: String, concurrency: Int, configuration: JobDaemon.Configuration, client: PostgresClient,
          registry: WorkerRegistry, completer: JobCompleter, metrics: QueueMetrics, logger: Logger) {
@@ -36,6 +43,7 @@ final class QueueProducer: Sendable {
         self.configuration = configuration
         self.client = client
         self.registry = registry
+        self.kinds = registry.kinds
         self.completer = completer
         self.metrics = metrics
         var logger = logger
@@ -51,17 +59,53 @@ final class QueueProducer: Sendable {
     struct RunningJob {
         var attempt: Int
         var deadline: ContinuousClock.Instant
-        /// The task the attempt runs in, set once it has started: the sweeper cancels it
-        /// when the deadline passes.
-        var task: Task<FinishedAttempt, Never>?
+        /// Until when, by this process's monotonic clock, the lease surely holds: the moment
+        /// the last successful claim or renewal was *sent*, plus the lease. The database's own
+        /// expiry is later than this, never earlier.
+        var leaseHeldUntil: ContinuousClock.Instant
+        /// The task the job runs in (its handle is what stops it), set right after it started:
+        /// the sweeper cancels it when the deadline passes or the lease is lost, shutdown when
+        /// the shutdown timeout passes.
+        var task: Task<Void, Never>?
         var timedOut = false
+        /// The attempt no longer owns the job (a renewal matched nothing, or could not be made
+        /// in time): it is stopped and its outcome dropped, since another daemon may run it.
+        var lostLease = false
     }
 
-    /// How often running jobs are checked against their timeouts (timeouts are this precise).
+    /// How often running jobs are checked against their timeouts and leases (both are this precise).
     static let sweepInterval: Duration = .milliseconds(100)
 
+    /// How long before its lease could lapse an attempt that cannot renew is stopped: a sixth of
+    /// the lease (at least two sweeps), so a rescue elsewhere never overlaps a run here.
+    var leaseSafetyMargin: Duration { max(configuration.lease / 6, Self.sweepInterval * 2) }
+
     /// Jobs this producer is running now, with their attempts (for lease renewal).
-    var runningJobs: [Int64: Int] { state.withLock { $0.running.mapValues(\.attempt) } }
+    var runningJobs: [Int64: Int] { state.withLock { $0.running.filter { !$0.value.lostLease }.mapValues(\.attempt) } }
+
+    /// Applies a renewal sent at `sentAt` for the attempts in `requested`: those in `renewed`
+    /// hold their lease a full lease from `sentAt`; the rest lost their job and are stopped.
+    func leasesRenewed(_ renewed: Set<Int64>, requested: [Int64: Int], sentAt: ContinuousClock.Instant) {
+        let lease = configuration.lease
+        let lost = state.withLock { state -> [Int64] in
+            var lost: [Int64] = []
+            for (id, attempt) in requested {
+                guard let job = state.running[id], job.attempt == attempt, !job.lostLease else { continue }
+                if renewed.contains(id) {
+                    state.running[id]?.leaseHeldUntil = max(job.leaseHeldUntil, sentAt + lease)
+                } else {
+                    state.running[id]?.lostLease = true
+                    job.task?.cancel()
+                    lost.append(id)
+                }
+            }
+            return lost
+        }
+        for id in lost {
+            logger.warning("job lost its lease (cancelled by an operator or rescued elsewhere): stopping it",
+                           metadata: ["job_id": "\(id)"])
+        }
+    }
 
     /// Stop claiming; running jobs get the configured shutdown timeout to finish, then are handed back.
     func stop() {
@@ -69,16 +113,54 @@ final class QueueProducer: Sendable {
         doorbell.ring()
     }
 
+    /// How long stopped jobs get to report their hand-back before the producer returns without
+    /// them (a worker that ignores cancellation; its lease lapses and the job runs again).
+    static let handBackWait: Duration = .seconds(5)
+
     func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await self.sweepTimeouts() }
-            await claimLoop(group: &group)
-            await drain(group: &group)
-            group.cancelAll()
+        await withTaskCancellationHandler {
+            await withDiscardingTaskGroup { group in
+                group.addTask { await self.sweepTimeouts() }
+                await claimLoop()
+                await drain()
+                group.cancelAll()
+            }
+        } onCancel: {
+            cancelAllJobs()
+        }
+        // Cancelled or past the shutdown timeout, the jobs were told to stop: wait (boundedly,
+        // and whatever our own cancellation) for their hand-backs to reach the completer.
+        if !state.withLock({ $0.running.isEmpty }) {
+            do {
+                try await withDeadline(Self.handBackWait) { await self.runningJobsEnded() }
+            } catch {
+                logger.error("\(runningJobs.count) job(s) did not stop within \(Self.handBackWait) of being cancelled; their leases lapse")
+            }
         }
     }
 
-    private func claimLoop(group: inout DiscardingTaskGroup) async {
+    /// Cancels every running job's task, and any registered later.
+    private func cancelAllJobs() {
+        let tasks = state.withLock { state -> [Task<Void, Never>] in
+            state.cancellingAll = true
+            return state.running.values.compactMap(\.task)
+        }
+        for task in tasks { task.cancel() }
+    }
+
+    /// Returns once no job is running.
+    private func runningJobsEnded() async {
+        await withCheckedContinuation { continuation in
+            let idle = state.withLock { state -> Bool in
+                if state.running.isEmpty { return true }
+                state.waitingForIdle.append(continuation)
+                return false
+            }
+            if idle { continuation.resume() }
+        }
+    }
+
+    private func claimLoop() async {
         var claimFailures = 0
         while !Task.isCancelled {
             let (free, stopping, busy) = state.withLock {
@@ -96,7 +178,7 @@ final class QueueProducer: Sendable {
                 do {
                     let started = ContinuousClock.now
                     let jobs = try await client.withConnection { connection in
-                        try await JobQueries.claim(queue: queue, limit: limit, worker: configuration.workerName,
+                        try await JobQueries.claim(queue: queue, kinds: kinds, limit: limit, worker: configuration.workerName,
                                                    lease: configuration.lease, on: connection, logger: logger)
                     }
                     metrics.recordClaim(duration: ContinuousClock.now - started, count: jobs.count)
@@ -104,14 +186,26 @@ final class QueueProducer: Sendable {
                     let now = ContinuousClock.now
                     let freeAfter = state.withLock { state in
                         for job in jobs {
-                            state.running[job.id] = RunningJob(attempt: job.attempt, deadline: now + timeout(for: job))
+                            state.running[job.id] = RunningJob(attempt: job.attempt, deadline: now + timeout(for: job),
+                                                               leaseHeldUntil: started + configuration.lease)
                         }
                         state.lastClaimFilledSlots = jobs.count == limit
                         return concurrency - state.running.count
                     }
-                    for job in jobs {
-                        group.addTask { await self.execute(job) }
+                    // Each job in a task whose handle we keep: it is how one job is stopped (timeout,
+                    // lost lease, shutdown) without touching the others.
+                    let tasks = jobs.map { job in (job.id, Task { await self.execute(job) }) }
+                    let stopAtOnce = state.withLock { state -> [Task<Void, Never>] in
+                        var stop: [Task<Void, Never>] = []
+                        for (id, task) in tasks {
+                            guard var entry = state.running[id] else { continue }
+                            entry.task = task
+                            state.running[id] = entry
+                            if entry.timedOut || entry.lostLease || state.cancellingAll { stop.append(task) }
+                        }
+                        return stop
                     }
+                    for task in stopAtOnce { task.cancel() }
                     // A full batch means more may be due: claim again while enough slots are
                     // free. Counted now, not before the claim: jobs that ended while it ran freed
                     // slots without ringing (a slot rings only when the free count reaches the
@@ -128,45 +222,34 @@ final class QueueProducer: Sendable {
         }
     }
 
-    private func drain(group: inout DiscardingTaskGroup) async {
-        guard !state.withLock({ $0.running.isEmpty }) else { return }
-        let deadline = ContinuousClock.now + configuration.shutdownTimeout
+    /// Lets running jobs finish until the shutdown timeout, then stops the rest (they report a
+    /// hand-back).
+    private func drain() async {
+        guard !state.withLock({ $0.running.isEmpty }), !Task.isCancelled else { return }
         logger.info("waiting up to \(configuration.shutdownTimeout) for \(runningJobs.count) running job(s)")
-        group.addTask { [doorbell] in
-            try? await Task.sleep(until: deadline)
-            doorbell.ring()
+        do {
+            try await withDeadline(configuration.shutdownTimeout) { await self.runningJobsEnded() }
+        } catch {
+            let left = runningJobs.count
+            if left > 0 { logger.notice("handing back \(left) unfinished job(s)") }
         }
-        while !state.withLock({ $0.running.isEmpty }) && ContinuousClock.now < deadline && !Task.isCancelled {
-            await doorbell.wait()
-        }
-        let left = runningJobs.count
-        if left > 0 { logger.notice("handing back \(left) unfinished job(s)") }
-        // Cancels the unfinished jobs (they report a hand-back) and the deadline timer.
-        group.cancelAll()
+        cancelAllJobs()
     }
 
     // MARK: Running one job
 
     private func execute(_ job: ClaimedJob) async {
         let started = ContinuousClock.now
-        // The attempt runs in a task whose handle this producer owns, so that the sweeper can
-        // cancel this one job at its deadline; cancelling the producer's task group (shutdown)
-        // reaches it through the cancellation handler.
-        let attemptTask = Task { await self.attempt(job) }
-        let timedOutBeforeStart = state.withLock { state -> Bool in
-            state.running[job.id]?.task = attemptTask
-            return state.running[job.id]?.timedOut ?? false
-        }
-        if timedOutBeforeStart { attemptTask.cancel() }
-        let outcome = await withTaskCancellationHandler {
-            await attemptTask.value
-        } onCancel: {
-            attemptTask.cancel()
-        }
+        let outcome = await attempt(job)
         metrics.recordFinished(kind: job.kind, outcome: outcome.newState, duration: ContinuousClock.now - started)
-        completer.report(outcome)
         let ring = state.withLock { state -> Bool in
+            // Reported inside the lock, so a renewal sees the job either here or in the completer.
+            if state.running[job.id]?.lostLease != true { completer.report(outcome) }
             state.running[job.id] = nil
+            if state.running.isEmpty {
+                for waiter in state.waitingForIdle { waiter.resume() }
+                state.waitingForIdle = []
+            }
             let free = concurrency - state.running.count
             return (state.lastClaimFilledSlots && free == refillThreshold) || state.stopping
         }
@@ -176,10 +259,13 @@ final class QueueProducer: Sendable {
     private func attempt(_ job: ClaimedJob) async -> FinishedAttempt {
         var outcome = FinishedAttempt(id: job.id, attempt: job.attempt, newState: .completed)
         guard let entry = registry.entry(for: job.kind) else {
-            outcome.newState = .discarded
-            outcome.errorJSON = Self.errorJSON(job, kind: "unknown_kind",
-                                               message: "no worker is registered for kind '\(job.kind)' in this daemon")
-            logger.error("discarding job of unknown kind", metadata: ["job_id": "\(job.id)", "kind": "\(job.kind)"])
+            // Claims name this daemon's kinds, so this is a registry changed under a running
+            // daemon: hand the job back for a daemon that knows it, without spending an attempt.
+            outcome.newState = .scheduled
+            outcome.runAfter = configuration.pollInterval * 5
+            outcome.refundsAttempt = true
+            logger.warning("handing back a job of a kind this daemon has no worker for",
+                           metadata: ["job_id": "\(job.id)", "kind": "\(job.kind)"])
             return outcome
         }
         let timeout = timeout(for: job)
@@ -205,8 +291,8 @@ final class QueueProducer: Sendable {
             return outcome
         } catch {
             let timedOut = error is JobTimedOut || state.withLock { $0.running[job.id]?.timedOut ?? false }
-            if !timedOut && Task.isCancelled && state.withLock({ $0.stopping }) {
-                // Shutdown interrupted it: not the job's fault, so the attempt is given back.
+            if !timedOut && Task.isCancelled && state.withLock({ $0.stopping || $0.cancellingAll }) {
+                // Shutdown or cancellation interrupted it: not the job's fault, so the attempt is given back.
                 outcome.newState = .available
                 outcome.runAfter = .zero
                 outcome.refundsAttempt = true
@@ -245,17 +331,35 @@ final class QueueProducer: Sendable {
         configuration.kindTimeouts[job.kind] ?? registry.entry(for: job.kind)?.timeout ?? configuration.defaultTimeout
     }
 
-    /// Cancels jobs past their deadline. One sweeper per queue rather than a timer per job:
-    /// per-job timers cost more than the jobs themselves at tens of thousands per second.
+    /// Cancels jobs past their deadline, and jobs whose lease could lapse soon because no
+    /// renewal got through (the database is unreachable or slow): those stop here before another
+    /// daemon may rescue them. One sweeper per queue rather than a timer per job: per-job timers
+    /// cost more than the jobs themselves at tens of thousands per second.
     private func sweepTimeouts() async {
+        let margin = leaseSafetyMargin
         while true {
             do { try await Task.sleep(for: Self.sweepInterval) } catch { return }
             let now = ContinuousClock.now
-            state.withLock { state in
-                for (id, job) in state.running where job.deadline <= now && !job.timedOut {
-                    state.running[id]?.timedOut = true
-                    job.task?.cancel()
+            let expiring = state.withLock { state -> [Int64] in
+                var expiring: [Int64] = []
+                for (id, job) in state.running {
+                    if job.deadline <= now && !job.timedOut {
+                        state.running[id]?.timedOut = true
+                        job.task?.cancel()
+                    }
+                    if job.leaseHeldUntil - margin <= now && !job.lostLease {
+                        state.running[id]?.lostLease = true
+                        job.task?.cancel()
+                        expiring.append(id)
+                    }
                 }
+                return expiring
+            }
+            for id in expiring {
+                logger.error("""
+                    stopping a job whose lease could not be renewed in time (database unreachable or slow); \
+                    it runs again after its lease lapses
+                    """, metadata: ["job_id": "\(id)"])
             }
         }
     }

@@ -11,12 +11,16 @@ public struct QueueStatus: Sendable, Codable, Equatable {
     /// Jobs completed in the recent window.
     public var completedRecently: Int
     public var recentWindowSeconds: Int
+    /// Job kind → jobs waiting in this queue that no live daemon can run (none works this queue
+    /// with a worker for the kind). They wait, never discarded, until such a daemon starts.
+    public var withoutLiveWorker: [String: Int] = [:]
 
     enum CodingKeys: String, CodingKey {
         case queue, paused, counts
         case oldestDueAgeSeconds = "oldest_available_age_seconds"
         case completedRecently = "completed_recently"
         case recentWindowSeconds = "recent_window_seconds"
+        case withoutLiveWorker = "without_live_worker"
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -27,6 +31,7 @@ public struct QueueStatus: Sendable, Codable, Equatable {
         try container.encode(oldestDueAgeSeconds, forKey: .oldestDueAgeSeconds)
         try container.encode(completedRecently, forKey: .completedRecently)
         try container.encode(recentWindowSeconds, forKey: .recentWindowSeconds)
+        try container.encode(withoutLiveWorker, forKey: .withoutLiveWorker)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -38,6 +43,7 @@ public struct QueueStatus: Sendable, Codable, Equatable {
         oldestDueAgeSeconds = try container.decodeIfPresent(Double.self, forKey: .oldestDueAgeSeconds)
         completedRecently = try container.decode(Int.self, forKey: .completedRecently)
         recentWindowSeconds = try container.decode(Int.self, forKey: .recentWindowSeconds)
+        withoutLiveWorker = try container.decodeIfPresent([String: Int].self, forKey: .withoutLiveWorker) ?? [:]
     }
 
     init(queue: String, paused: Bool, counts: [JobState: Int], oldestDueAgeSeconds: Double?, completedRecently: Int, recentWindowSeconds: Int) {

@@ -202,6 +202,102 @@ import Testing
         }
     }
 
+    // MARK: Fenced attempts
+
+    /// Two daemons of a rolling upgrade at once, only one with a worker for a kind: every job
+    /// of that kind completes on its first attempt, none is discarded.
+    @Test func twoDaemonsOneLackingAKindLoseNothing() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let jobs = JobClient(client: client, logger: logger)
+            let recorded = try await jobs.enqueue((0..<200).map { try NewJob(RecordPayload(n: $0)) })
+            let noops = try await jobs.enqueue((0..<200).map { _ in try NewJob(DiagnosticWorkers.Noop.Payload()) })
+            let times = StartTimes()
+            let old = QT.daemon(client, registry: try QT.registry(), configuration: QT.configuration())
+            let new = QT.daemon(client, registry: try QT.registry { try $0.register(RecordWorker(times: times)) },
+                                configuration: QT.configuration())
+            try await QT.withDaemon(old) {
+                try await QT.withDaemon(new) {
+                    try await QT.waitUntil("""
+                        SELECT count(*) = \(recorded.count + noops.count) FROM evently_jobs.jobs WHERE state = 'completed'
+                        """, on: client, "every job to complete")
+                }
+            }
+            #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs WHERE attempt <> 1 OR errors <> '[]'",
+                                       on: client) == 0)
+            #expect(recorded.allSatisfy { times.start(of: $0) != nil })
+        }
+    }
+
+    /// An operator cancels a running job: the next lease renewal matches nothing, so the daemon
+    /// stops the job at once (its slot frees) instead of letting it run to its end.
+    @Test func aJobThatLostItsLeaseStopsAtTheNextRenewal() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let timeline = Timeline()
+            let configuration = QT.configuration {
+                $0.queues = ["default": 1]
+                $0.lease = .seconds(3)   // renewed every second
+            }
+            let registry = try QT.registry { try $0.register(SlowWorker(timeline: timeline)) }
+            let jobs = JobClient(client: client, logger: logger)
+            let slow = try await jobs.enqueue(SlowPayload(ms: 30_000)).id
+            try await QT.withDaemon(QT.daemon(client, registry: registry, configuration: configuration)) {
+                try await QT.waitFor("the slow job to start") { timeline.start(of: slow) != nil }
+                let cancelled = ContinuousClock.now
+                _ = try await jobs.cancel(id: slow)
+                try await QT.waitFor("the slow job to stop", timeout: .seconds(5)) { timeline.end(of: slow) != nil }
+                let stoppedAfter = (timeline.end(of: slow) ?? .now) - cancelled
+                #expect(stoppedAfter < .seconds(2), "stopped \(stoppedAfter) after the cancel (renewals come every second)")
+                // The one slot is free again.
+                let next = try await jobs.enqueue(DiagnosticWorkers.Noop.Payload()).id
+                try await QT.waitForState(next, .completed, on: client, timeout: .seconds(5))
+            }
+            // The dropped outcome did not overwrite the operator's decision.
+            #expect(try await QT.row(slow, on: client).state == "cancelled")
+        }
+    }
+
+    /// The database stops answering (a lock on the jobs table holds every statement) for longer
+    /// than the lease: the daemon stops its job, by its own clock, before the lease it last
+    /// renewed runs out; once the database answers again the job is rescued and runs again,
+    /// and the two runs never overlap.
+    @Test func aDaemonThatCannotRenewStopsItsJobBeforeTheLeaseEnds() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let runs = RunIntervals()
+            let configuration = QT.configuration {
+                $0.queues = ["default": 1]
+                $0.lease = .seconds(3)
+                $0.rescueInterval = .milliseconds(500)
+            }
+            let registry = try QT.registry { try $0.register(IntervalWorker(runs: runs)) }
+            let id = try await JobClient(client: client, logger: logger).enqueue(IntervalPayload(ms: 60_000)).id
+            try await QT.withDaemon(QT.daemon(client, registry: registry, configuration: configuration)) {
+                try await QT.waitFor("the job to start") { runs.intervals(of: id).count == 1 }
+                try await Task.sleep(for: .milliseconds(1_200))   // a renewal or two got through
+                let leaseEnd = try await client.withConnection { connection in
+                    try await connection.transaction(logger: logger) { connection -> Date in
+                        // From here on every other statement on the jobs table waits: renewals cannot get through.
+                        try await connection.query("LOCK TABLE evently_jobs.jobs IN ACCESS EXCLUSIVE MODE", logger: logger)
+                        var leaseEnd = Date.distantPast
+                        let rows = try await connection.query(
+                            "SELECT lease_expires_at FROM evently_jobs.jobs WHERE id = \(id)", logger: logger)
+                        for try await value in rows.decode(Date.self) { leaseEnd = value }
+                        try await Task.sleep(for: .seconds(4))
+                        return leaseEnd
+                    }
+                }
+                let first = try #require(runs.intervals(of: id).first)
+                let firstEnd = try #require(first.end, "the first run was stopped while the database did not answer")
+                #expect(firstEnd < leaseEnd, "the first run ended \(firstEnd), its lease ran to \(leaseEnd)")
+                try await QT.waitFor("the job to run again after its rescue", timeout: .seconds(30)) {
+                    runs.intervals(of: id).count == 2
+                }
+                let second = runs.intervals(of: id)[1]
+                #expect(second.start > firstEnd, "the runs overlap: \(runs.intervals(of: id))")
+                _ = try await JobClient(client: client, logger: logger).cancel(id: id)
+            }
+        }
+    }
+
     // MARK: Stopping
 
     /// Awaits `task`, giving up after `limit`; returns whether it finished.

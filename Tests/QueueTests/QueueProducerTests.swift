@@ -187,17 +187,32 @@ import Testing
         }
     }
 
-    @Test func unknownKindIsDiscarded() async throws {
+    /// A rolling upgrade: the old daemon has no worker for a new kind. It must leave those jobs
+    /// alone (no attempt spent, nothing discarded), say so in the status, and the new daemon
+    /// runs them.
+    @Test func jobOfAKindThisDaemonHasNoWorkerForWaitsForOneThatHas() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
-            let id = try await JobClient(client: client, logger: logger).enqueue(NewJob(kind: "nobody.handles.this")).id
-            try await QT.withDaemon(QT.daemon(client, registry: try QT.registry(), configuration: QT.configuration())) {
-                try await QT.waitForState(id, .discarded, on: client)
+            let jobs = JobClient(client: client, logger: logger)
+            let newKind = try await jobs.enqueue((0..<5).map { _ in try NewJob(RecordPayload()) })
+            let noop = try await jobs.enqueue(DiagnosticWorkers.Noop.Payload()).id
+            let old = QT.daemon(client, registry: try QT.registry(), configuration: QT.configuration())
+            try await QT.withDaemon(old) {
+                try await QT.waitForState(noop, .completed, on: client)
+                try await Task.sleep(for: .milliseconds(500))   // several polls of the old daemon: asserting an absence
+                let status = try await jobs.status().first { $0.queue == "default" }
+                #expect(status?.withoutLiveWorker == [RecordPayload.kind: 5])
             }
-            let row = try await QT.row(id, on: client)
-            #expect(row.finalized)
-            #expect(row.errorCount == 1)
-            let last = try #require(try await QT.errorEntries(id, on: client).last)
-            #expect(last.error?.contains("nobody.handles.this") == true)
+            for id in newKind {
+                let row = try await QT.row(id, on: client)
+                #expect(row.state == "available" && row.attempt == 0 && row.errorCount == 0, "job \(id): \(row)")
+            }
+            let times = StartTimes()
+            let new = QT.daemon(client, registry: try QT.registry { try $0.register(RecordWorker(times: times)) },
+                                configuration: QT.configuration())
+            try await QT.withDaemon(new) {
+                for id in newKind { try await QT.waitForState(id, .completed, on: client) }
+            }
+            for id in newKind { #expect(try await QT.row(id, on: client).attempt == 1) }
         }
     }
 

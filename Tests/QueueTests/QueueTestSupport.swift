@@ -276,3 +276,38 @@ struct SlowWorker: JobWorker {
         try await Task.sleep(for: .milliseconds(payload.ms))
     }
 }
+
+/// Every run of each job, as wall-clock intervals (comparable with the database's timestamps).
+final class RunIntervals: Sendable {
+    struct Run: Sendable, CustomStringConvertible {
+        var start: Date
+        var end: Date?
+        var description: String { "\(start.timeIntervalSince1970)–\(end.map { "\($0.timeIntervalSince1970)" } ?? "running")" }
+    }
+
+    private let runs = Mutex<[Int64: [Run]]>([:])
+    func started(_ id: Int64) { runs.withLock { $0[id, default: []].append(Run(start: Date())) } }
+    func ended(_ id: Int64) {
+        runs.withLock { runs in
+            guard var list = runs[id], !list.isEmpty else { return }
+            list[list.count - 1].end = Date()
+            runs[id] = list
+        }
+    }
+    func intervals(of id: Int64) -> [Run] { runs.withLock { $0[id] ?? [] } }
+}
+
+struct IntervalPayload: JobPayload {
+    static let kind = "test.interval"
+    var ms: Int
+}
+
+/// Sleeps `ms`, recording each run's start and end.
+struct IntervalWorker: JobWorker {
+    let runs: RunIntervals
+    func work(_ payload: IntervalPayload, context: JobContext) async throws {
+        runs.started(context.jobID)
+        defer { runs.ended(context.jobID) }
+        try await Task.sleep(for: .milliseconds(payload.ms))
+    }
+}

@@ -6,9 +6,13 @@ import Queue
 
 @main
 struct EventlyJobsCommand: AsyncParsableCommand {
+    /// This build's version: `--version`, and each daemon's row among the live daemons.
+    static let version = "0.11.0"
+
     static let configuration = CommandConfiguration(
         commandName: "evently-jobs",
         abstract: "Evently's job queue and scheduler daemon on PostgreSQL.",
+        version: version,
         subcommands: [ServeCommand.self, MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, JobsCommand.self, QueuesCommand.self, BenchCommand.self, BookingBenchCommand.self, EmailBenchCommand.self, SchedulesCommand.self],
         defaultSubcommand: ServeCommand.self
     )

@@ -26,5 +26,14 @@ struct StatusCommand: AsyncParsableCommand {
         }
         print(OperatorOutput.table(rows))
         print("(finished states count the last \((statuses.first?.recentWindowSeconds ?? 300) / 60) minutes)")
+        // Jobs that wait for a daemon which is not there: a rolling upgrade half done, or a
+        // worker missing from every daemon. They are never discarded for it.
+        let stranded = statuses.flatMap { status in
+            status.withoutLiveWorker.sorted { $0.key < $1.key }.map { [status.queue, $0.key, "\($0.value)"] }
+        }
+        if !stranded.isEmpty {
+            print("\nwaiting for a daemon that can run them (no live daemon works this queue with this kind):")
+            print(OperatorOutput.table([["queue", "kind", "jobs"]] + stranded))
+        }
     }
 }

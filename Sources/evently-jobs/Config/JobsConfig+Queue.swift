@@ -19,6 +19,11 @@ extension ConfReader {
         for name in subsections(of: "kind") {
             if let timeout = try duration("kind.\(name)", "timeout") { queue.kindTimeouts[name] = timeout }
         }
+        // Values that parse but would spin against the database or lose running jobs.
+        if let problem = queue.problems.first {
+            let parts = problem.key.split(separator: ".")
+            throw error(parts.dropLast().joined(separator: "."), String(parts.last ?? ""), problem.reason)
+        }
         return queue
     }
 }

@@ -34,7 +34,9 @@ struct Daemon: Sendable {
             var services: [any Service] = []
             let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention, booking: config.booking,
                                                           delivery: config.delivery, reports: config.reports)
-            services.append(JobDaemon(client: client, registry: registry, configuration: config.queue, logger: logger))
+            var queueConfiguration = config.queue
+            queueConfiguration.version = EventlyJobsCommand.version
+            services.append(JobDaemon(client: client, registry: registry, configuration: queueConfiguration, logger: logger))
             if config.scheduling.enabled {
                 services.append(CronScheduler(schedules: config.scheduling.schedules, catchUp: config.scheduling.catchUp,
                                               client: client, logger: logger))
@@ -49,6 +51,7 @@ struct Daemon: Sendable {
                 let logger = logger
                 let app = Application(
                     router: await intake.makeRouter(),
+                    server: intake.server,
                     configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "evently-jobs"),
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? 0

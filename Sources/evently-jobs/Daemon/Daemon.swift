@@ -51,7 +51,6 @@ struct Daemon: Sendable {
                 let logger = logger
                 let app = Application(
                     router: await intake.makeRouter(),
-                    server: intake.server,
                     configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "evently-jobs"),
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? 0

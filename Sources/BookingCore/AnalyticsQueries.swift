@@ -52,7 +52,7 @@ public struct AnalyticsQueries: Sendable {
     }
 
     /// Booked, held and free seats of each event (by default the active ones), by start time.
-    public func capacityUtilisation(status: EventStatus? = .active,
+    public func capacityUtilisation(status: EventStatus? = .active, limit: Int? = nil, offset: Int = 0,
                                     on connection: PostgresConnection) async throws -> [EventUtilisation] {
         // Correlated sums per event use bookings_event_idx and the waitlist line index.
         try await connection.rows("""
@@ -64,6 +64,7 @@ public struct AnalyticsQueries: Sendable {
             FROM evently.events AS e
             WHERE \(status?.rawValue)::text IS NULL OR e.status = \(status?.rawValue)::text
             ORDER BY e.starts_at, e.id
+            LIMIT \(limit.map { max(0, $0) }) OFFSET \(max(0, offset))
             """, logger: logger) { row in
             let (id, name, startsAt, status, capacity, available, booked, held) =
                 try row.decode((UUID, String, Date, String, Int, Int, Int, Int).self)
@@ -74,7 +75,7 @@ public struct AnalyticsQueries: Sendable {
 
     /// The events with the most confirmed seats (optionally among bookings created in
     /// `[from, to)`), most first.
-    public func mostBookedEvents(limit: Int = 10, from: Date? = nil, to: Date? = nil,
+    public func mostBookedEvents(limit: Int = 10, offset: Int = 0, from: Date? = nil, to: Date? = nil,
                                  on connection: PostgresConnection) async throws -> [EventBookings] {
         try await connection.rows("""
             SELECT e.id, e.name, count(*), sum(b.quantity), sum(b.total_amount)::text
@@ -84,7 +85,7 @@ public struct AnalyticsQueries: Sendable {
               AND (\(to)::timestamptz IS NULL OR b.created_at < \(to)::timestamptz)
             GROUP BY e.id, e.name
             ORDER BY sum(b.quantity) DESC, count(*) DESC, e.id
-            LIMIT \(max(0, limit))
+            LIMIT \(max(0, limit)) OFFSET \(max(0, offset))
             """, logger: logger) { row in
             let (id, name, bookings, seats, revenue) = try row.decode((UUID, String, Int, Int, String).self)
             return EventBookings(eventID: id, name: name, bookings: bookings, seats: seats,
@@ -93,7 +94,8 @@ public struct AnalyticsQueries: Sendable {
     }
 
     /// Open waitlists, longest first.
-    public func waitlistLengths(on connection: PostgresConnection) async throws -> [WaitlistLength] {
+    public func waitlistLengths(limit: Int? = nil, offset: Int = 0,
+                                on connection: PostgresConnection) async throws -> [WaitlistLength] {
         try await connection.rows("""
             SELECT e.id, e.name,
                    count(*) FILTER (WHERE w.status = 'waiting'),
@@ -103,6 +105,7 @@ public struct AnalyticsQueries: Sendable {
             WHERE w.status IN ('waiting', 'offered')
             GROUP BY e.id, e.name
             ORDER BY 3 DESC, e.id
+            LIMIT \(limit.map { max(0, $0) }) OFFSET \(max(0, offset))
             """, logger: logger) { row in
             let (id, name, waiting, offered, seats) = try row.decode((UUID, String, Int, Int, Int).self)
             return WaitlistLength(eventID: id, name: name, waiting: waiting, offered: offered, seatsRequested: seats)

@@ -10,6 +10,8 @@ public enum BookingError: Error, Equatable, Sendable, CustomStringConvertible {
     case eventNotActive(EventStatus)
     /// The event has already started.
     case eventStarted
+    /// A booking of an event that has started can no longer be cancelled.
+    case eventStartedCannotCancel
     /// No such booking, or it belongs to someone else (not revealed as a permission error).
     case bookingNotFound
     case alreadyCancelled
@@ -44,6 +46,7 @@ public enum BookingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .eventNotFound: "event_not_found"
         case .eventNotActive: "event_not_active"
         case .eventStarted: "event_started"
+        case .eventStartedCannotCancel: "event_already_started"
         case .bookingNotFound: "booking_not_found"
         case .alreadyCancelled: "already_cancelled"
         case .versionConflict: "version_conflict"
@@ -73,6 +76,7 @@ public enum BookingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .eventNotFound: "no event with this id"
         case .eventNotActive(let status): "the event is \(status.rawValue); it takes no bookings or changes"
         case .eventStarted: "the event has already started; it takes no more bookings"
+        case .eventStartedCannotCancel: "the event has already started; its bookings can no longer be cancelled"
         case .bookingNotFound: "no booking with this id for this user"
         case .alreadyCancelled: "the booking is already cancelled"
         case .versionConflict(let current):

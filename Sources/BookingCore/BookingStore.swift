@@ -66,6 +66,10 @@ public struct BookingStore: Sendable {
         }
         let amount = pricing.total(quantity: quantity, soldBefore: taken.soldBefore(taking: quantity),
                                    capacity: taken.capacity, basePrice: taken.basePrice)
+        // total_amount is numeric(12,2); the caller's rollback returns the seats taken above.
+        guard amount <= EventRules.maximumAmount else {
+            throw BookingError.invalidQuantity("\(quantity) seats would cost more than \(EventRules.maximumAmount), the most one booking may")
+        }
 
         // The reference comes from the column default (date + sequence). ON CONFLICT covers a
         // writer that bypassed the advisory lock with the same key: we answer "in flight" and the
@@ -125,7 +129,8 @@ public struct BookingStore: Sendable {
     ///
     /// - Throws: ``BookingError/bookingNotFound`` (also for someone else's booking: its
     ///   existence is not revealed), ``BookingError/alreadyCancelled``,
-    ///   ``BookingError/eventNotActive(_:)`` for a completed event.
+    ///   ``BookingError/eventNotActive(_:)`` for a completed event,
+    ///   ``BookingError/eventStartedCannotCancel`` once the event has started.
     public func cancel(bookingID: UUID, by actorID: UUID, now: Date,
                        on connection: PostgresConnection) async throws -> Outcome<Booking> {
         try await connection.setLocalLockTimeout(lockTimeout, logger: logger)
@@ -133,17 +138,19 @@ public struct BookingStore: Sendable {
         // cannot deadlock with an event cancellation. Whether the actor is an admin is read from
         // users, which mirrors the token's role.
         let found = try await connection.firstRow("""
-            SELECT b.event_id, b.status, e.status FROM evently.bookings AS b
+            SELECT b.event_id, b.status, e.status, e.starts_at FROM evently.bookings AS b
             JOIN evently.events AS e ON e.id = b.event_id
             WHERE b.id = \(bookingID)
               AND (b.user_id = \(actorID)
                    OR EXISTS (SELECT 1 FROM evently.users AS u WHERE u.id = \(actorID) AND u.role = 'admin'))
             FOR NO KEY UPDATE OF e
-            """, logger: logger) { try $0.decode((UUID, String, String).self) }
-        guard let (eventID, bookingStatus, eventStatusText) = found else { throw BookingError.bookingNotFound }
+            """, logger: logger) { try $0.decode((UUID, String, String, Date).self) }
+        guard let (eventID, bookingStatus, eventStatusText, startsAt) = found else { throw BookingError.bookingNotFound }
         guard try BookingStatus(stored: bookingStatus) == .confirmed else { throw BookingError.alreadyCancelled }
         let eventStatus = try EventStatus(stored: eventStatusText)
         guard eventStatus == .active else { throw BookingError.eventNotActive(eventStatus) }
+        // The seats of an event under way are no use to anyone: no refund, no waitlist promotion.
+        guard startsAt > now else { throw BookingError.eventStartedCannotCancel }
 
         // Still guarded by status: the booking row is not locked by the SELECT above, but every
         // writer of a booking's status locks its event first, so nothing changes it in between.
@@ -178,13 +185,13 @@ public struct BookingStore: Sendable {
 
     /// A user's bookings, newest first, optionally only those created before `before` (for
     /// paging). Reads `bookings_user_idx`.
-    public func list(userID: UUID, limit: Int = 50, before: Date? = nil,
+    public func list(userID: UUID, limit: Int = 50, offset: Int = 0, before: Date? = nil,
                      on connection: PostgresConnection) async throws -> [Booking] {
         try await connection.rows("""
             SELECT \(unescaped: Self.columns()) FROM evently.bookings
             WHERE user_id = \(userID) AND (\(before)::timestamptz IS NULL OR created_at < \(before)::timestamptz)
             ORDER BY created_at DESC, id
-            LIMIT \(max(0, limit))
+            LIMIT \(max(0, limit)) OFFSET \(max(0, offset))
             """, logger: logger, Self.decode)
     }
 }

@@ -70,13 +70,13 @@ public struct EventStore: Sendable {
             """, logger: logger, Self.decode)
     }
 
-    /// Applies an admin edit if the event is still at `expectedVersion` (the If-Match guard),
-    /// raising the version. A new capacity moves the available seats by the same amount.
+    /// Applies an admin edit if the event is still at `expectedVersion` (the If-Match guard;
+    /// `nil`, from `If-Match: *`, takes any version), raising the version. A new capacity moves the available seats by the same amount.
     ///
     /// - Throws: ``BookingError/eventNotFound``, ``BookingError/versionConflict(current:)``,
     ///   ``BookingError/eventNotActive(_:)``, ``BookingError/capacityBelowSold(sold:)``,
     ///   ``BookingError/invalidInput(field:reason:)``.
-    public func update(id: UUID, expectedVersion: Int, changes: EventChanges, now: Date,
+    public func update(id: UUID, expectedVersion: Int?, changes: EventChanges, now: Date,
                        on connection: PostgresConnection) async throws -> Event {
         try changes.validate()
         try await connection.setLocalLockTimeout(lockTimeout, logger: logger)
@@ -93,15 +93,31 @@ public struct EventStore: Sendable {
                 base_price = coalesce(\(changes.basePrice?.numericText)::numeric, base_price),
                 waitlist_mode = coalesce(\(changes.waitlistMode?.rawValue)::text, waitlist_mode),
                 version = version + 1, updated_at = \(now)
-            WHERE id = \(id) AND version = \(expectedVersion) AND status = 'active'
+            WHERE id = \(id) AND (\(expectedVersion)::bigint IS NULL OR version = \(expectedVersion)::bigint) AND status = 'active'
               AND available_seats + coalesce(\(changes.capacity)::int - total_capacity, 0) >= 0
             RETURNING \(unescaped: Self.columns())
             """, logger: logger, Self.decode)
         if let updated { return updated }
         let current = try await get(id: id, on: connection)
-        if current.version != expectedVersion { throw BookingError.versionConflict(current: current.version) }
+        if let expectedVersion, current.version != expectedVersion { throw BookingError.versionConflict(current: current.version) }
         if current.status != .active { throw BookingError.eventNotActive(current.status) }
         throw BookingError.capacityBelowSold(sold: current.takenSeats)
+    }
+
+    /// Marks active events that started at least `endedAfter` before `now` as `completed`
+    /// (raising their version), at most `limit` per call, and returns their ids. A completed
+    /// event takes no bookings, cancellations, waitlist entries or edits.
+    public func completeEnded(now: Date, endedAfter: Duration, limit: Int = 1_000,
+                              on connection: PostgresConnection) async throws -> [UUID] {
+        let cutoff = now.addingTimeInterval(-Double(endedAfter.components.seconds))
+        // SKIP LOCKED: an event a booking or an edit holds right now is taken on the next run.
+        return try await connection.rows("""
+            UPDATE evently.events SET status = 'completed', version = version + 1, updated_at = \(now)
+            WHERE id IN (SELECT id FROM evently.events
+                         WHERE status = 'active' AND starts_at <= \(cutoff)
+                         ORDER BY starts_at LIMIT \(max(0, limit)) FOR UPDATE SKIP LOCKED)
+            RETURNING id
+            """, logger: logger) { try $0.decode(UUID.self) }
     }
 
     /// Cancels an active event with everything on it: every confirmed booking is cancelled,

@@ -125,12 +125,13 @@ public struct ReportStore: Sendable {
     /// Reports newest period first (hourly before daily when they start together), without
     /// their lines; all periods unless `period` is given. Reads `reports_newest_idx`, or the
     /// unique key with a period.
-    public func list(period: ReportPeriod? = nil, limit: Int = 50, on connection: PostgresConnection) async throws -> [Report] {
+    public func list(period: ReportPeriod? = nil, limit: Int = 50, offset: Int = 0,
+                     on connection: PostgresConnection) async throws -> [Report] {
         try await connection.rows("""
             SELECT \(unescaped: Self.columns) FROM evently.reports
             WHERE \(period?.rawValue)::text IS NULL OR period = \(period?.rawValue)::text
             ORDER BY period_start DESC, period
-            LIMIT \(max(0, limit))
+            LIMIT \(max(0, limit)) OFFSET \(max(0, offset))
             """, logger: logger, Self.decode)
     }
 

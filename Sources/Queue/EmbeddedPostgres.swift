@@ -5,8 +5,9 @@ import PostgresNIO
 
 /// A private PostgreSQL cluster in a local folder, run with the machine's `initdb` and `pg_ctl`.
 ///
-/// The cluster listens only on a unix socket inside its folder, so several clusters never fight
-/// over a port. PostgreSQL refuses to run as root: when we are root, the server binaries run as
+/// The cluster listens only on a unix socket inside its folder (no TCP), so several clusters
+/// never fight over a port; the folder is 0700 and only the daemon's OS user may connect
+/// (peer authentication), so other local users can neither reach nor use it. PostgreSQL refuses to run as root: when we are root, the server binaries run as
 /// the `postgres` system user, which is given the folder.
 ///
 /// Ownership: the process that starts the server writes its pid to `owner.pid` and stops the
@@ -15,7 +16,7 @@ import PostgresNIO
 public final class EmbeddedPostgres: Sendable {
     /// The folder holding `data/`, `run/` (the socket) and `postgres.log`.
     public let directory: URL
-    /// The superuser name created by `initdb`; trusted over the socket.
+    /// The superuser name created by `initdb`; only the daemon's OS user may connect as it.
     public let username: String
     /// Extra `postgresql.conf` settings passed at start (e.g. `fsync=off` for tests).
     public let settings: [String: String]
@@ -34,15 +35,20 @@ public final class EmbeddedPostgres: Sendable {
     public var logFile: URL { directory.appendingPathComponent("postgres.log") }
     var ownerFile: URL { directory.appendingPathComponent("owner.pid") }
 
-    /// Where the socket lives. Unix socket paths are limited to 107 bytes, so a deep folder
-    /// falls back to a short path under /tmp derived from the folder's path.
+    /// Where the socket lives: `run/` in the folder, mode 0700 and owned by the server's user.
+    /// Unix socket paths are limited to 107 bytes, so for a deep folder ``start()`` makes a
+    /// fresh folder with a random name under /tmp (`mkdtemp`, so no other user can have made
+    /// it first) and records its path in `socket-dir`.
     public var socketDirectory: URL {
         let local = directory.appendingPathComponent("run")
         if local.path.utf8.count + 20 < 100 { return local }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in directory.path.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-        return URL(fileURLWithPath: "/tmp/evently-pg-\(String(hash, radix: 36))")
+        if let recorded = try? String(contentsOf: socketRecordFile, encoding: .utf8) {
+            return URL(fileURLWithPath: recorded.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        return local
     }
+
+    var socketRecordFile: URL { directory.appendingPathComponent("socket-dir") }
 
     /// The path of the socket file itself.
     public var socketPath: String { socketDirectory.appendingPathComponent(".s.PGSQL.5432").path }
@@ -69,7 +75,8 @@ public final class EmbeddedPostgres: Sendable {
     public func start() throws -> Bool {
         let fileManager = FileManager.default
         try fileManager.createDirectory(at: directory, withIntermediateDirectories: true)
-        try fileManager.createDirectory(at: socketDirectory, withIntermediateDirectories: true)
+        chmod(directory.path, 0o700)
+        try prepareSocketDirectory()
         try handOverToServerUser(directory)
         try handOverToServerUser(socketDirectory)
 
@@ -77,7 +84,8 @@ public final class EmbeddedPostgres: Sendable {
         if !fileManager.fileExists(atPath: dataDirectory.appendingPathComponent("PG_VERSION").path) {
             logger.info("creating embedded PostgreSQL cluster", metadata: ["directory": "\(dataDirectory.path)"])
             try run(tool: "initdb", [
-                "-D", dataDirectory.path, "-U", username, "--auth=trust", "--encoding=UTF8", "--no-instructions",
+                "-D", dataDirectory.path, "-U", username, "--auth-local=peer", "--auth-host=reject",
+                "--encoding=UTF8", "--no-instructions",
             ])
             created = true
         }
@@ -90,7 +98,8 @@ public final class EmbeddedPostgres: Sendable {
             }
             logger.info("adopting running embedded PostgreSQL", metadata: ["directory": "\(directory.path)"])
         } else {
-            var options = ["-k \(socketDirectory.path)", "-c listen_addresses=''", "-p 5432"]
+            try writeAuthentication()
+            var options = ["-k \(socketDirectory.path)", "-c listen_addresses=''", "-c unix_socket_permissions=0700", "-p 5432"]
             for (key, value) in settings.sorted(by: { $0.key < $1.key }) { options.append("-c \(key)=\(value)") }
             try run(tool: "pg_ctl", [
                 "start", "-w", "-t", "60", "-D", dataDirectory.path, "-l", logFile.path, "-o", options.joined(separator: " "),
@@ -107,7 +116,67 @@ public final class EmbeddedPostgres: Sendable {
         guard try isRunning() else { return }
         try run(tool: "pg_ctl", ["stop", "-w", "-t", "60", "-m", "fast", "-D", dataDirectory.path])
         try? FileManager.default.removeItem(at: ownerFile)
+        if socketDirectory != directory.appendingPathComponent("run") {
+            // The random /tmp folder of a deep cluster folder; the next start makes a new one.
+            try? FileManager.default.removeItem(at: socketDirectory)
+            try? FileManager.default.removeItem(at: socketRecordFile)
+        }
         logger.info("stopped embedded PostgreSQL", metadata: ["directory": "\(directory.path)"])
+    }
+
+    // MARK: - Access
+
+    /// The OS user the daemon runs as: the one peer authentication lets in.
+    static var clientUserName: String {
+        guard let account = getpwuid(geteuid()) else { return "root" }
+        return String(cString: account.pointee.pw_name)
+    }
+
+    /// Only the daemon's own OS user may connect, over the socket, as ``username`` (peer
+    /// authentication through a one-line ident map); no TCP, no password, no other local user.
+    /// Written before every start, so a cluster made by an older version (trust) is closed too.
+    func writeAuthentication() throws {
+        let hba = """
+            # Written by evently-jobs at every start: only the daemon's OS user, over the socket.
+            local all \(username) peer map=evently
+
+            """
+        let ident = """
+            # Written by evently-jobs at every start.
+            evently \(Self.clientUserName) \(username)
+
+            """
+        for (name, text) in [("pg_hba.conf", hba), ("pg_ident.conf", ident)] {
+            let url = dataDirectory.appendingPathComponent(name)
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            chmod(url.path, 0o600)
+            try handOverToServerUser(url)
+        }
+    }
+
+    /// Makes the socket folder: `run/` inside the (0700) cluster folder, or a fresh `mkdtemp`
+    /// folder under /tmp when that path is too long for a socket; either is mode 0700.
+    func prepareSocketDirectory() throws {
+        let local = directory.appendingPathComponent("run")
+        if local.path.utf8.count + 20 < 100 {
+            try FileManager.default.createDirectory(at: local, withIntermediateDirectories: true)
+            chmod(local.path, 0o700)
+            return
+        }
+        let current = socketDirectory
+        if current != local, Self.isPrivateFolder(current.path) { return }
+        var template = Array("/tmp/evently-pg-XXXXXX".utf8CString)
+        guard let made = mkdtemp(&template) else { throw EmbeddedPostgresError.socketFolder(String(cString: strerror(errno))) }
+        let path = String(cString: made)
+        try path.write(to: socketRecordFile, atomically: true, encoding: .utf8)
+    }
+
+    /// A real folder (not a link) of mode 0700 owned by us or the server's user.
+    static func isPrivateFolder(_ path: String) -> Bool {
+        var info = stat()
+        guard lstat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_mode & 0o077 == 0 else { return false }
+        let serverUID = isRoot ? getpwnam("postgres")?.pointee.pw_uid : geteuid()
+        return info.st_uid == geteuid() || info.st_uid == serverUID
     }
 
     // MARK: - Processes
@@ -167,6 +236,7 @@ public final class EmbeddedPostgres: Sendable {
 public enum EmbeddedPostgresError: Error, CustomStringConvertible {
     case toolNotFound(String)
     case missingServerUser
+    case socketFolder(String)
     case toolFailed(tool: String, arguments: [String], status: Int32, output: String)
 
     public var description: String {
@@ -177,6 +247,8 @@ public enum EmbeddedPostgresError: Error, CustomStringConvertible {
         case .missingServerUser:
             return "running as root, the embedded PostgreSQL needs the 'postgres' system user "
                 + "(apt-get install postgresql creates it) or set database.url in jobs.conf"
+        case .socketFolder(let reason):
+            return "cannot make a private socket folder under /tmp: \(reason)"
         case let .toolFailed(tool, arguments, status, output):
             return "\(tool) \(arguments.joined(separator: " ")) exited with \(status):\n\(output)"
         }

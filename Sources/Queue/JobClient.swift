@@ -22,7 +22,7 @@ public struct JobClient: Sendable {
     @discardableResult
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         try Self.validate(job)
-        return try await client.withConnection { connection in
+        return try await client.withOpenConnection { connection in
             try await JobQueries.enqueue(job, on: connection, logger: logger)
         }
     }
@@ -38,7 +38,7 @@ public struct JobClient: Sendable {
     @discardableResult
     public func enqueue(_ jobs: [NewJob]) async throws -> [Int64] {
         for job in jobs { try Self.validate(job) }
-        return try await client.withConnection { connection in
+        return try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 try await Self.enqueue(jobs, on: connection, logger: logger)
             }

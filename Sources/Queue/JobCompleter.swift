@@ -12,6 +12,11 @@ final class JobCompleter: Sendable {
         var pending: [FinishedAttempt] = []
         /// The batch being written now.
         var writing: [FinishedAttempt] = []
+        /// The outcome of the write in flight: ``finish()`` gives it ``stoppingDeadline`` more
+        /// at most, since it may be waiting for a database that is gone.
+        var writeInFlight: OneShot<Void>?
+        /// When ``finish()`` was called: the completer gives up writing ``stoppingDeadline`` after.
+        var closedAt: ContinuousClock.Instant?
         var closed = false
     }
 
@@ -51,7 +56,17 @@ final class JobCompleter: Sendable {
 
     /// Stops once everything reported so far is written.
     func finish() {
-        state.withLock { $0.closed = true }
+        let write = state.withLock { state in
+            state.closed = true
+            state.closedAt = state.closedAt ?? .now
+            return state.writeInFlight
+        }
+        if let write {
+            Task {
+                try? await Task.sleep(for: Self.stoppingDeadline)
+                write.resolve(.failure(DeadlineExceeded(limit: Self.stoppingDeadline)))
+            }
+        }
         doorbell.ring()
     }
 
@@ -73,6 +88,15 @@ final class JobCompleter: Sendable {
         }
     }
 
+    /// When writes stop being retried: `stoppingDeadline` after ``finish()`` (or after this
+    /// task was cancelled); nil while the daemon runs.
+    private func givingUpAt() -> ContinuousClock.Instant? {
+        state.withLock { state in
+            if state.closedAt == nil && Task.isCancelled { state.closedAt = .now }
+            return state.closedAt.map { $0 + Self.stoppingDeadline }
+        }
+    }
+
     /// How long one write may take before it counts as failed (and is tried again); stopping,
     /// how long the daemon waits for the database at all before it gives up.
     static let writeDeadline: Duration = .seconds(30)
@@ -84,32 +108,38 @@ final class JobCompleter: Sendable {
         var delay = Duration.milliseconds(50)
         var failuresWhileStopping = 0
         let client = self.client, logger = self.logger
-        var givingUpAt: ContinuousClock.Instant?
         while true {
-            let stopping = Task.isCancelled || state.withLock({ $0.closed })
+            // Stopping, a pool that cannot reach its database waits for a connection without
+            // end; the daemon must still stop: writes get until `stoppingDeadline` after finish().
             let limit: Duration
-            if stopping {
-                // Stopping: a pool that cannot reach its database waits for a connection
-                // without end; the daemon must still stop.
-                let deadline = givingUpAt ?? ContinuousClock.now + Self.stoppingDeadline
-                givingUpAt = deadline
-                limit = max(deadline - ContinuousClock.now, .zero)
+            if let givingUpAt = givingUpAt() {
+                limit = max(givingUpAt - ContinuousClock.now, .zero)
             } else {
                 limit = Self.writeDeadline
             }
-            do {
-                try await withDeadline(limit) {
-                    try await client.withConnection { connection in
+            let outcome = OneShot<Void>()
+            let write = Task {
+                do {
+                    try await client.withOpenConnection { connection in
                         try await JobQueries.complete(completed, on: connection, logger: logger)
                         try await JobQueries.finish(others, on: connection, logger: logger)
                     }
+                    outcome.resolve(.success(()))
+                } catch {
+                    outcome.resolve(.failure(error))
                 }
+            }
+            state.withLock { $0.writeInFlight = outcome }
+            defer { state.withLock { $0.writeInFlight = nil } }
+            do {
+                try await withDeadline(limit) { try await outcome.value() }
                 return
             } catch {
+                write.cancel()
                 // Stopping, the retries are bounded (and cancelled, the sleep below returns at
                 // once: unbounded, this loop spun, logging millions of lines, when a test cancelled
                 // a daemon). Unwritten jobs keep their leases and are rescued later.
-                if stopping {
+                if givingUpAt() != nil {
                     failuresWhileStopping += 1
                     if failuresWhileStopping >= 5 || error is DeadlineExceeded {
                         logger.error("""

@@ -20,9 +20,15 @@ public final class JobDaemon: Service, Sendable {
     private let metrics = QueueMetrics()
     private let logger: Logger
     private let kinds: [String]
+    private let listenConnection: PostgresConnection.Configuration?
 
-    public init(client: PostgresClient, registry: WorkerRegistry, configuration: Configuration, logger: Logger) {
+    /// - Parameter listenConnection: where to open the LISTEN connection of its own (see
+    ///   ``PostgresConnection/Configuration/init(sameServerAs:tls:)``); without it, LISTEN holds
+    ///   a pool connection.
+    public init(client: PostgresClient, registry: WorkerRegistry, configuration: Configuration, logger: Logger,
+                listenConnection: PostgresConnection.Configuration? = nil) {
         self.configuration = configuration
+        self.listenConnection = listenConnection
         self.client = client
         self.logger = logger
         self.kinds = registry.kinds
@@ -77,7 +83,7 @@ public final class JobDaemon: Service, Sendable {
         await completion
         do {
             try await withDeadline(.seconds(5)) { [client, configuration, logger] in
-                try await client.withConnection {
+                try await client.withOpenConnection {
                     try await JobQueries.removeDaemon(name: configuration.workerName, on: $0, logger: logger)
                 }
             }
@@ -93,7 +99,7 @@ public final class JobDaemon: Service, Sendable {
     }
 
     private var notifier: JobNotifier {
-        JobNotifier(client: client, logger: logger,
+        JobNotifier(client: client, listenConnection: listenConnection, logger: logger,
                     onNotification: { [producers] queue in producers[queue]?.doorbell.ring() },
                     onListening: { [producers] in producers.values.forEach { $0.doorbell.ring() } })
     }
@@ -135,7 +141,7 @@ public final class JobDaemon: Service, Sendable {
         held.merge(completer.unwrittenAttempts) { $1 }
         guard !held.isEmpty else { return }
         let sentAt = ContinuousClock.now
-        let renewed = try await client.withConnection { connection in
+        let renewed = try await client.withOpenConnection { connection in
             try await JobQueries.renewLeases(held, lease: configuration.lease, on: connection, logger: logger)
         }
         for producer in producers.values { producer.leasesRenewed(renewed, requested: held, sentAt: sentAt) }
@@ -143,7 +149,7 @@ public final class JobDaemon: Service, Sendable {
 
     /// Records this daemon as live (who it is, its queues and kinds) until three heartbeats from now.
     func heartbeat() async throws {
-        try await client.withConnection { connection in
+        try await client.withOpenConnection { connection in
             try await JobQueries.heartbeat(
                 name: configuration.workerName, host: ProcessInfo.processInfo.hostName, pid: Int(getpid()),
                 version: configuration.version, queues: configuration.queues, kinds: kinds,
@@ -153,7 +159,7 @@ public final class JobDaemon: Service, Sendable {
 
     /// Takes back jobs whose daemon died; wakes the queues that got work back.
     func rescue() async throws {
-        let queues = try await client.withConnection { connection in
+        let queues = try await client.withOpenConnection { connection in
             let queues = try await JobQueries.rescueExpired(limit: 1_000, on: connection, logger: logger)
             try await JobQueries.notify(queues: Set(queues), on: connection, logger: logger)
             return queues

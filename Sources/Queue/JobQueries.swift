@@ -20,7 +20,7 @@ enum JobQueries {
 
     static func enqueue(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> EnqueueResult {
         let options = job.options
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             SELECT id, inserted FROM evently_jobs.enqueue_job(
                 \(job.kind)::text, \(job.argsJSON)::jsonb, \(options.queue)::text, \(options.priority)::int,
                 coalesce(\(options.runAt)::timestamptz, now()), \(options.maxAttempts)::int, \(options.uniqueKey)::text,
@@ -49,7 +49,7 @@ enum JobQueries {
         let tags = jobs.map { job in
             String(decoding: (try? JSONSerialization.data(withJSONObject: job.options.tags)) ?? Data("[]".utf8), as: UTF8.self)
         }
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             INSERT INTO evently_jobs.jobs (kind, args, queue, priority, run_at, max_attempts, unique_key, tags, state)
             SELECT kind, args::jsonb, queue, priority, r.run_at, max_attempts, nullif(unique_key, ''),
                    CASE WHEN j.tags = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(j.tags::jsonb)) END,
@@ -80,7 +80,7 @@ enum JobQueries {
     static func claim(queue: String, kinds: [String], limit: Int, worker: String, lease: Duration,
                       on connection: PostgresConnection, logger: Logger) async throws -> [ClaimedJob] {
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             WITH next AS (
                 SELECT id FROM evently_jobs.jobs
                 WHERE queue = \(queue)
@@ -111,7 +111,7 @@ enum JobQueries {
     static func complete(_ jobs: [FinishedAttempt], on connection: PostgresConnection, logger: Logger) async throws {
         guard !jobs.isEmpty else { return }
         let ids = jobs.map(\.id), attempts = jobs.map(\.attempt)
-        try await connection.query("""
+        try await connection.openQuery("""
             UPDATE evently_jobs.jobs AS j
             SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
             FROM unnest(\(ids)::bigint[], \(attempts)::int[]) AS d(id, attempt)
@@ -129,7 +129,7 @@ enum JobQueries {
         let delays = outcomes.map { $0.runAfter.map(\.timeInterval) ?? -1 }
         let errors = outcomes.map { $0.errorJSON ?? "" }
         let refunds = outcomes.map(\.refundsAttempt)
-        try await connection.query("""
+        try await connection.openQuery("""
             UPDATE evently_jobs.jobs AS j
             SET state = f.state,
                 attempt = j.attempt - CASE WHEN f.refund THEN 1 ELSE 0 END,
@@ -147,7 +147,7 @@ enum JobQueries {
     /// Completes one attempt's job on `connection`, inside the worker's own transaction.
     /// Returns false when the attempt no longer owns the job (cancelled, or rescued and re-run).
     static func completeOwned(id: Int64, attempt: Int, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             UPDATE evently_jobs.jobs
             SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
             WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
@@ -159,22 +159,31 @@ enum JobQueries {
     }
 
     /// Extends the leases of the attempts this daemon still holds (job id → attempt) and returns
-    /// the ids it renewed. An attempt left out no longer owns its job: an operator cancelled it,
-    /// or its lease lapsed and it was rescued (and perhaps claimed again elsewhere).
+    /// the ids it still owns: renewed, or completed by the attempt's own worker inside its
+    /// transaction (``JobContext/complete(on:)``). An attempt left out lost its job: an operator
+    /// cancelled it, or its lease lapsed and it was rescued (and perhaps claimed again elsewhere).
     static func renewLeases(_ attempts: [Int64: Int], lease: Duration, on connection: PostgresConnection,
                             logger: Logger) async throws -> Set<Int64> {
         guard !attempts.isEmpty else { return [] }
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
         let ids = Array(attempts.keys), numbers = ids.map { attempts[$0] ?? 0 }
-        let rows = try await connection.query("""
-            UPDATE evently_jobs.jobs AS j SET lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
-            FROM unnest(\(ids)::bigint[], \(numbers)::int[]) AS h(id, attempt)
-            WHERE j.id = h.id AND j.attempt = h.attempt AND j.state = 'running'
-            RETURNING j.id
+        let rows = try await connection.openQuery("""
+            WITH held AS (
+                SELECT * FROM unnest(\(ids)::bigint[], \(numbers)::int[]) AS h(id, attempt)
+            ), renewed AS (
+                UPDATE evently_jobs.jobs AS j SET lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
+                FROM held AS h
+                WHERE j.id = h.id AND j.attempt = h.attempt AND j.state = 'running'
+                RETURNING j.id
+            )
+            SELECT id FROM renewed
+            UNION ALL
+            SELECT j.id FROM evently_jobs.jobs AS j JOIN held AS h ON j.id = h.id AND j.attempt = h.attempt
+            WHERE j.state = 'completed'
             """, logger: logger)
-        var renewed: Set<Int64> = []
-        for try await id in rows.decode(Int64.self) { renewed.insert(id) }
-        return renewed
+        var owned: Set<Int64> = []
+        for try await id in rows.decode(Int64.self) { owned.insert(id) }
+        return owned
     }
 
     // MARK: Maintenance
@@ -182,7 +191,7 @@ enum JobQueries {
     /// Returns jobs whose lease ran out (their daemon died) to `retryable`, or discards them
     /// when that was their last attempt. Returns the queues that got work back.
     static func rescueExpired(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             WITH stuck AS (
                 SELECT id FROM evently_jobs.jobs
                 WHERE state = 'running' AND lease_expires_at < now()
@@ -208,7 +217,7 @@ enum JobQueries {
     /// Deletes up to `limit` jobs finished before `retention` ago; returns how many.
     static func prune(retention: Duration, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         let seconds = retention.timeInterval
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             WITH old AS (
                 SELECT id FROM evently_jobs.jobs
                 WHERE state IN (\(unescaped: finishedStates))
@@ -226,7 +235,7 @@ enum JobQueries {
 
     static func notify(queues: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
         guard !queues.isEmpty else { return }
-        try await connection.query(
+        try await connection.openQuery(
             "SELECT pg_notify('evently_jobs', q) FROM unnest(\(Array(queues))::text[]) AS q", logger: logger)
     }
 
@@ -236,7 +245,7 @@ enum JobQueries {
     /// that is due and waiting.
     static func unfinishedCounts(on connection: PostgresConnection, logger: Logger) async throws
         -> [(queue: String, state: String, count: Int, oldestDueAge: Double?)] {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             SELECT queue, state, count(*)::bigint,
                    extract(epoch FROM now() - min(run_at) FILTER (WHERE state <> 'running' AND run_at <= now()))::float8
             FROM evently_jobs.jobs
@@ -251,7 +260,7 @@ enum JobQueries {
     /// Per queue and finished state: jobs finished in the last `windowSeconds`.
     static func recentlyFinishedCounts(windowSeconds: Int, on connection: PostgresConnection, logger: Logger) async throws
         -> [(queue: String, state: String, count: Int)] {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             SELECT queue, state, count(*)::bigint FROM evently_jobs.jobs
             WHERE state IN (\(unescaped: finishedStates))
               AND finalized_at > now() - \(windowSeconds) * interval '1 second'
@@ -264,14 +273,14 @@ enum JobQueries {
 
     /// Every queue an operator has paused or resumed, with whether it is paused now.
     static func queuePauses(on connection: PostgresConnection, logger: Logger) async throws -> [(queue: String, paused: Bool)] {
-        let rows = try await connection.query("SELECT name, paused FROM evently_jobs.queues", logger: logger)
+        let rows = try await connection.openQuery("SELECT name, paused FROM evently_jobs.queues", logger: logger)
         var pauses: [(queue: String, paused: Bool)] = []
         for try await row in rows.decode((String, Bool).self) { pauses.append(row) }
         return pauses
     }
 
     static func setPaused(_ paused: Bool, queue: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+        try await connection.openQuery("""
             INSERT INTO evently_jobs.queues (name, paused) VALUES (\(queue), \(paused))
             ON CONFLICT (name) DO UPDATE SET paused = excluded.paused, updated_at = now()
             """, logger: logger)
@@ -285,7 +294,7 @@ enum JobQueries {
     /// Jobs matching the filters (each `nil` matches all), newest first.
     static func records(state: JobState?, kind: String?, queue: String?, limit: Int,
                         on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             SELECT \(unescaped: recordColumns) FROM evently_jobs.jobs
             WHERE (\(state?.rawValue)::text IS NULL OR state = \(state?.rawValue))
               AND (\(kind)::text IS NULL OR kind = \(kind))
@@ -296,7 +305,7 @@ enum JobQueries {
     }
 
     static func record(id: Int64, on connection: PostgresConnection, logger: Logger) async throws -> JobRecord? {
-        let rows = try await connection.query(
+        let rows = try await connection.openQuery(
             "SELECT \(unescaped: recordColumns) FROM evently_jobs.jobs WHERE id = \(id)", logger: logger)
         return try await decodeRecords(rows).first
     }
@@ -304,7 +313,7 @@ enum JobQueries {
     /// Locks one job for an operator's change and returns its state and queue; nil when there is no such job.
     static func lockForChange(id: Int64, on connection: PostgresConnection, logger: Logger) async throws
         -> (state: JobState, queue: String)? {
-        let rows = try await connection.query(
+        let rows = try await connection.openQuery(
             "SELECT state, queue FROM evently_jobs.jobs WHERE id = \(id) FOR UPDATE", logger: logger)
         for try await (state, queue) in rows.decode((String, String).self) {
             guard let parsed = JobState(rawValue: state) else { throw QueueError.unexpected("job \(id) has unknown state '\(state)'") }
@@ -315,7 +324,7 @@ enum JobQueries {
 
     /// Makes a job due now, with one more attempt if it had spent them all.
     static func retryNow(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+        try await connection.openQuery("""
             UPDATE evently_jobs.jobs
             SET state = 'available', run_at = now(), finalized_at = NULL,
                 max_attempts = greatest(max_attempts, attempt + 1)
@@ -325,7 +334,7 @@ enum JobQueries {
 
     /// Cancels a job for an operator; a running attempt's late report is then ignored.
     static func cancelByOperator(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+        try await connection.openQuery("""
             UPDATE evently_jobs.jobs
             SET state = 'cancelled', finalized_at = now(), lease_expires_at = NULL,
                 errors = errors || jsonb_build_array(jsonb_build_object(
@@ -361,7 +370,7 @@ enum JobQueries {
                           ttl: Duration, on connection: PostgresConnection, logger: Logger) async throws {
         let queuesJSON = String(decoding: try JSONEncoder().encode(queues), as: UTF8.self)
         let ttlMilliseconds = Int(ttl.timeInterval * 1000)
-        try await connection.query("""
+        try await connection.openQuery("""
             INSERT INTO evently_jobs.daemons AS d (name, host, pid, version, queues, kinds, expires_at)
             VALUES (\(name), \(host), \(pid), \(version), \(queuesJSON)::jsonb, \(kinds)::text[],
                     now() + \(ttlMilliseconds) * interval '1 millisecond')
@@ -371,17 +380,17 @@ enum JobQueries {
                 started_at = CASE WHEN d.expires_at < now() THEN now() ELSE d.started_at END
             """, logger: logger)
         // Rows of daemons gone for a day are history nobody reads.
-        try await connection.query(
+        try await connection.openQuery(
             "DELETE FROM evently_jobs.daemons WHERE expires_at < now() - interval '1 day'", logger: logger)
     }
 
     static func removeDaemon(name: String, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("DELETE FROM evently_jobs.daemons WHERE name = \(name)", logger: logger)
+        try await connection.openQuery("DELETE FROM evently_jobs.daemons WHERE name = \(name)", logger: logger)
     }
 
     /// Daemons whose heartbeat has not expired, oldest first.
     static func liveDaemons(on connection: PostgresConnection, logger: Logger) async throws -> [DaemonRecord] {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             SELECT name, host, pid, version, started_at, heartbeat_at, queues::text, kinds
             FROM evently_jobs.daemons WHERE expires_at > now() ORDER BY started_at, name
             """, logger: logger)
@@ -399,7 +408,7 @@ enum JobQueries {
     /// with a worker for their kind.
     static func jobsWithoutLiveWorker(on connection: PostgresConnection, logger: Logger) async throws
         -> [(queue: String, kind: String, count: Int)] {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             SELECT j.queue, j.kind, count(*)::bigint
             FROM evently_jobs.jobs AS j
             WHERE j.state IN (\(unescaped: claimableStates))
@@ -417,7 +426,7 @@ enum JobQueries {
 
     /// Jobs not yet finished, read through the partial index (cheap however much history there is).
     static func unfinishedCount(on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query(
+        let rows = try await connection.openQuery(
             "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state IN (\(unescaped: unfinishedStates))", logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
@@ -425,7 +434,7 @@ enum JobQueries {
 
     /// Sessions listening for job notifications (a running daemon has one).
     static func listenerCount(on connection: PostgresConnection, logger: Logger) async throws -> Int {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             SELECT count(*)::bigint FROM pg_stat_activity
             WHERE datname = current_database() AND query LIKE 'LISTEN%evently_jobs%'
             """, logger: logger)
@@ -435,12 +444,12 @@ enum JobQueries {
 
     /// Deletes every job and refreshes the planner's statistics (between benchmark rounds).
     static func deleteAll(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("TRUNCATE evently_jobs.jobs", logger: logger)
+        try await connection.openQuery("TRUNCATE evently_jobs.jobs", logger: logger)
         try await analyze(on: connection, logger: logger)
     }
 
     /// Reclaims dead rows and refreshes the planner's statistics of the jobs table.
     static func analyze(on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("VACUUM ANALYZE evently_jobs.jobs", logger: logger)
+        try await connection.openQuery("VACUUM ANALYZE evently_jobs.jobs", logger: logger)
     }
 }

@@ -15,7 +15,7 @@ public enum QueueBenchmark {
         let done = try await withThrowingTaskGroup(of: Int.self) { group in
             for loop in 0..<connections {
                 group.addTask {
-                    try await client.withConnection { connection in
+                    try await client.withOpenConnection { connection in
                         var done = 0
                         while true {
                             let jobs = try await JobQueries.claim(queue: queue, kinds: [DiagnosticWorkers.Noop.Payload.kind], limit: batch, worker: "raw-\(loop)",
@@ -35,21 +35,21 @@ public enum QueueBenchmark {
 
     /// Jobs not yet finished, read through the partial index (cheap however much history there is).
     public static func unfinishedCount(client: PostgresClient, logger: Logger) async throws -> Int {
-        try await client.withConnection { try await JobQueries.unfinishedCount(on: $0, logger: logger) }
+        try await client.withOpenConnection { try await JobQueries.unfinishedCount(on: $0, logger: logger) }
     }
 
     /// Sessions listening for job notifications (a running daemon has one).
     public static func listenerCount(client: PostgresClient, logger: Logger) async throws -> Int {
-        try await client.withConnection { try await JobQueries.listenerCount(on: $0, logger: logger) }
+        try await client.withOpenConnection { try await JobQueries.listenerCount(on: $0, logger: logger) }
     }
 
     /// Deletes every job (between rounds).
     public static func reset(client: PostgresClient, logger: Logger) async throws {
-        try await client.withConnection { try await JobQueries.deleteAll(on: $0, logger: logger) }
+        try await client.withOpenConnection { try await JobQueries.deleteAll(on: $0, logger: logger) }
     }
 
     /// Reclaims dead rows and refreshes statistics of the jobs table (before a measured round).
     public static func analyze(client: PostgresClient, logger: Logger) async throws {
-        try await client.withConnection { try await JobQueries.analyze(on: $0, logger: logger) }
+        try await client.withOpenConnection { try await JobQueries.analyze(on: $0, logger: logger) }
     }
 }

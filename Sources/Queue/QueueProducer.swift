@@ -20,6 +20,9 @@ final class QueueProducer: Sendable {
         var cancellingAll = false
         /// Callers waiting for the last running job to end.
         var waitingForIdle: [CheckedContinuation<Void, Never>] = []
+        /// The claim being made now: stopping cancels it, since with the database down it
+        /// would wait for a connection without end.
+        var claimInFlight: (task: Task<Void, Never>, outcome: OneShot<[ClaimedJob]>)?
     }
 
     let queue: String
@@ -109,8 +112,50 @@ final class QueueProducer: Sendable {
 
     /// Stop claiming; running jobs get the configured shutdown timeout to finish, then are handed back.
     func stop() {
-        state.withLock { $0.stopping = true }
+        let claim = state.withLock { state in
+            state.stopping = true
+            return state.claimInFlight
+        }
+        // Stopping does not wait for a claim: with the database down it may never end. If it
+        // did claim jobs, their leases lapse and they are rescued.
+        claim?.outcome.resolve(.success([]))
+        claim?.task.cancel()
         doorbell.ring()
+    }
+
+    /// The longest a claim may take (the database may be unreachable); past it, it is
+    /// abandoned and retried at the next wake-up.
+    static let claimDeadline: Duration = .seconds(10)
+
+    /// Claims up to `limit` jobs; ``stop()`` ends the wait at once, and ``claimDeadline`` bounds it.
+    private func claim(limit: Int) async throws -> [ClaimedJob] {
+        let outcome = OneShot<[ClaimedJob]>()
+        let claim = Task { [client, queue, kinds, configuration, logger] in
+            do {
+                let jobs = try await client.withOpenConnection { connection in
+                    try await JobQueries.claim(queue: queue, kinds: kinds, limit: limit, worker: configuration.workerName,
+                                               lease: configuration.lease, on: connection, logger: logger)
+                }
+                outcome.resolve(.success(jobs))
+            } catch {
+                outcome.resolve(.failure(error))
+            }
+        }
+        let stopping = state.withLock { state in
+            state.claimInFlight = (claim, outcome)
+            return state.stopping
+        }
+        if stopping {
+            outcome.resolve(.success([]))
+            claim.cancel()
+        }
+        defer { state.withLock { $0.claimInFlight = nil } }
+        do {
+            return try await withDeadline(Self.claimDeadline) { try await outcome.value() }
+        } catch {
+            claim.cancel()
+            throw error
+        }
     }
 
     /// How long stopped jobs get to report their hand-back before the producer returns without
@@ -177,10 +222,7 @@ final class QueueProducer: Sendable {
             if limit > 0 && worthClaiming {
                 do {
                     let started = ContinuousClock.now
-                    let jobs = try await client.withConnection { connection in
-                        try await JobQueries.claim(queue: queue, kinds: kinds, limit: limit, worker: configuration.workerName,
-                                                   lease: configuration.lease, on: connection, logger: logger)
-                    }
+                    let jobs = try await claim(limit: limit)
                     metrics.recordClaim(duration: ContinuousClock.now - started, count: jobs.count)
                     claimFailures = 0
                     let now = ContinuousClock.now

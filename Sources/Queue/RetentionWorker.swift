@@ -24,7 +24,7 @@ public struct RetentionWorker: JobWorker {
         let retention = payload.retentionSeconds.map { Duration.seconds($0) } ?? self.retention
         var total = 0
         while true {
-            let deleted = try await client.withConnection { connection in
+            let deleted = try await client.withOpenConnection { connection in
                 try await JobQueries.prune(retention: retention, limit: 10_000, on: connection, logger: context.logger)
             }
             total += deleted

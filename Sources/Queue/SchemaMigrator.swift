@@ -28,7 +28,7 @@ public struct SchemaMigrator: Sendable {
     ///   binary does not know; any SQL error of a migration (nothing of the run is kept then).
     @discardableResult
     public func migrate(_ client: PostgresClient) async throws -> [SchemaMigration] {
-        try await client.withConnection { connection in
+        try await client.withOpenConnection { connection in
             try await migrate(on: connection)
         }
     }
@@ -71,7 +71,7 @@ public struct SchemaMigrator: Sendable {
 
     /// Whether every migration this binary knows is recorded (what `/readyz` checks).
     public func isUpToDate(on client: PostgresClient) async throws -> Bool {
-        let recorded = try await client.withConnection { connection in
+        let recorded = try await client.withOpenConnection { connection in
             try await Self.recordedVersions(on: connection, logger: logger)
         }
         return migrations.allSatisfy { recorded.contains(.init($0.module, $0.version)) }

@@ -98,7 +98,7 @@ public final class CronScheduler: Service, Sendable {
 
     /// Records the tick and enqueues its job in one transaction; `nil` if the tick was taken.
     private func enqueue(_ schedule: Schedule, tick: Date) async throws -> Int64? {
-        try await client.withConnection { connection in
+        try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection -> Int64? in
                 guard try await ScheduleTicks.claim(schedule: schedule.name, tick: tick, by: instance,
                                                     on: connection, logger: logger) else { return nil }

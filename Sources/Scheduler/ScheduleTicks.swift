@@ -8,7 +8,7 @@ public enum ScheduleTicks {
     /// Inserts the tick; `false` when another daemon recorded it first.
     static func claim(schedule: String, tick: Date, by instance: String,
                       on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.query("""
+        let rows = try await connection.openQuery("""
             INSERT INTO evently_jobs.schedule_ticks (schedule, tick, enqueued_by)
             VALUES (\(schedule), \(tick), \(instance))
             ON CONFLICT (schedule, tick) DO NOTHING
@@ -19,7 +19,7 @@ public enum ScheduleTicks {
     }
 
     static func attach(jobID: Int64, schedule: String, tick: Date, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.query("""
+        try await connection.openQuery("""
             UPDATE evently_jobs.schedule_ticks SET job_id = \(jobID) WHERE schedule = \(schedule) AND tick = \(tick)
             """, logger: logger)
     }

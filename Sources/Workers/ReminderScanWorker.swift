@@ -30,7 +30,7 @@ public struct ReminderScanWorker: JobWorker {
         // comes back smaller than asked.
         while true {
             let batch = 500
-            let claimed = try await client.withConnection { connection in
+            let claimed = try await client.withOpenConnection { connection in
                 try await connection.transaction(logger: logger) { connection in
                     let now = Date()
                     let due = try await ReminderStore(logger: logger).claimDue(offsets: offsets, now: now, limit: batch, on: connection)

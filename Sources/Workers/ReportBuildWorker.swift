@@ -60,13 +60,13 @@ public struct ReportBuildWorker: JobWorker {
         }
 
         let store = ReportStore(logger: logger)
-        let report = try await client.withConnection { connection in
+        let report = try await client.withOpenConnection { connection in
             try await store.build(period: period, start: start, now: now, on: connection).report
         }
         let file = settings.directory.appendingPathComponent(report.csvFileName)
         let wrote = try Self.write(Data(report.csv.utf8), to: file)
         if report.csvPath != file.path {
-            try await client.withConnection { connection in
+            try await client.withOpenConnection { connection in
                 try await store.recordCSVPath(file.path, reportID: report.id, on: connection)
             }
         }

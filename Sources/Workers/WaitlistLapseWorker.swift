@@ -19,7 +19,7 @@ public struct WaitlistLapseWorker: JobWorker {
 
     public func work(_ payload: Payload, context: JobContext) async throws {
         let logger = context.logger
-        let (lapsed, expired) = try await client.withConnection { connection in
+        let (lapsed, expired) = try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 let now = Date()
                 let store = WaitlistStore(logger: logger)

@@ -26,7 +26,7 @@ public struct WaitlistPromotionWorker: JobWorker {
     public func work(_ payload: Payload, context: JobContext) async throws {
         let logger = context.logger
         let settings = self.settings
-        let offered = try await client.withConnection { connection in
+        let offered = try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 let now = Date()
                 let outcome = try await WaitlistStore(logger: logger).promote(

@@ -20,6 +20,7 @@ public enum WorkerCatalog {
         try registry.register(RetentionWorker(client: client, retention: retention))
         try registry.register(WaitlistPromotionWorker(client: client, settings: booking))
         try registry.register(WaitlistLapseWorker(client: client))
+        try registry.register(EventCompletionWorker(client: client))
         try registry.register(NotificationDispatchWorker(client: client))
         try registry.register(EmailSendWorker(client: client, settings: delivery.smtp))
         try registry.register(SMSSendWorker(client: client, settings: delivery.sms))

@@ -27,6 +27,9 @@ import Workers
         #expect(config.queue.queues["default"] == 10)
         #expect(config.queue.kindTimeouts["diag.sleep"] == .seconds(60))
         #expect(config.embeddedDirectoryURL.path.hasSuffix("/.evently/postgres"))
+        #expect(config.intake.jwtSecret == nil, "no usable example secret ships")
+        #expect(config.intake.enqueueKinds == ["diag.*", "report.build"])
+        #expect(config.intake.trustedProxies.isEmpty)
     }
 
     @Test func valuesAreTypedByHowTheyAreWritten() throws {
@@ -69,8 +72,16 @@ import Workers
         ("[http\nport = 1", "jobs.conf:1: a section header looks like [name]"),
         ("[http]\nport 8080", "jobs.conf:2: expected 'key = value', found 'port 8080'"),
         ("[http]\nhost = \"open", "jobs.conf:2: http.host: unterminated string \"open"),
-        ("[auth]\njwt_secret = \"short\"", "jobs.conf:2: auth.jwt_secret: must be at least 32 bytes (the size of an HS256 key)"),
+        ("[auth]\njwt_secret = \"short\"", "jobs.conf:2: auth.jwt_secret: must be at least 32 bytes (the size of an HS256 key); make one with `openssl rand -hex 32`"),
+        ("[http]\ntrusted_proxies = \"10.0.0.0/8, lb.internal\"", "jobs.conf:2: http.trusted_proxies: \"lb.internal\" is not an address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)"),
+        ("[http]\nidle_timeout = 0s", "jobs.conf:2: http.idle_timeout: must be longer than 0s"),
+        ("[auth]\nleeway = 1h", "jobs.conf:2: auth.leeway: must be between 0s and 10m"),
         ("[http]\nrate_limit_per_user = -1", "jobs.conf:2: http.rate_limit_per_user: must be between 0 and 1000000, found -1"),
+        // Values that parse but would spin against the database or lose running jobs.
+        ("[queue]\nlease = 0s", "jobs.conf:2: queue.lease: must be at least 2.0 seconds (it is renewed every third of it)"),
+        ("[queue]\n\npoll_interval = 0s", "jobs.conf:3: queue.poll_interval: must be at least 0.01 seconds"),
+        ("[queue]\nrescue_interval = 0s", "jobs.conf:2: queue.rescue_interval: must be at least 0.1 seconds"),
+        ("[kind.email.send]\ntimeout = 0s", "jobs.conf:2: kind.email.send.timeout: must be at least 0.01 seconds"),
     ])
     func badInputNamesFileLineAndKey(text: String, message: String) {
         #expect(error(text)?.description == message)

@@ -22,7 +22,7 @@ import Testing
     @Test func perAddressLimitAndTrustedProxies() async throws {
         try await DaemonHarness.withTokens({ config in
             config.intake.rateLimitPerAddress = 2
-            config.intake.trustedProxies = ["127.0.0.1"]
+            config.intake.trustedProxies = [AddressRange("127.0.0.1")!]
         }) { (intake: DaemonHarness) async throws -> Void in
             for _ in 0..<2 { #expect(try await intake.send("GET", "/v1/queues", headers: ["X-Forwarded-For": "203.0.113.7"]).status == 401) }
             #expect(try await intake.send("GET", "/v1/queues", headers: ["X-Forwarded-For": "203.0.113.7"]).status == 429)

@@ -7,11 +7,14 @@ struct TokenFactory {
     static let secret = "test-secret-for-the-intake-0123456789"
 
     static func token(role: String = "user", sub: String = UUID().uuidString, expiresIn: TimeInterval = 3600,
-                      phone: String? = nil, secret: String = TokenFactory.secret) async throws -> String {
+                      phone: String? = nil, email: String? = nil, issuer: String? = nil, audience: [String]? = nil,
+                      notBefore: Date? = nil, secret: String = TokenFactory.secret) async throws -> String {
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        let claims = Authenticator.Claims(sub: .init(value: sub), email: "\(sub.prefix(8))@example.com", role: role,
-                                          exp: .init(value: Date().addingTimeInterval(expiresIn)), phoneNumber: phone)
+        let claims = Authenticator.Claims(sub: .init(value: sub), email: email ?? "\(sub.prefix(8))@example.com", role: role,
+                                          exp: .init(value: Date().addingTimeInterval(expiresIn)), phoneNumber: phone,
+                                          nbf: notBefore.map { .init(value: $0) }, iss: issuer.map { .init(value: $0) },
+                                          aud: audience.map { .init(value: $0) })
         return try await keys.sign(claims)
     }
 

@@ -32,6 +32,40 @@ import Testing
         try guest.stop()
     }
 
+    @Test func clusterIsPrivateToItsOwner() async throws {
+        // A deep folder, so the socket goes to the /tmp fallback as well.
+        let base = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-private-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: base) }
+        let shallow = EmbeddedPostgres(directory: base.appendingPathComponent("a"), logger: TestDatabase.logger)
+        let deep = EmbeddedPostgres(directory: base.appendingPathComponent(String(repeating: "d", count: 90)), logger: TestDatabase.logger)
+        for cluster in [shallow, deep] {
+            try cluster.start()
+            defer { try? cluster.stop() }
+            let serverUID = geteuid() == 0 ? getpwnam("postgres")!.pointee.pw_uid : geteuid()
+            for folder in [cluster.socketDirectory.path, cluster.directory.path] {
+                var info = stat()
+                #expect(lstat(folder, &info) == 0)
+                #expect(info.st_mode & 0o777 == 0o700, "\(folder) is \(String(info.st_mode & 0o777, radix: 8))")
+                #expect(info.st_uid == serverUID, "\(folder) belongs to the server's user")
+            }
+            if cluster === deep {
+                #expect(cluster.socketDirectory.path.hasPrefix("/tmp/evently-pg-"))
+                #expect(cluster.socketDirectory.lastPathComponent != "evently-pg-", "a random name, not one derived from the path")
+            }
+            let hba = try String(contentsOf: cluster.dataDirectory.appendingPathComponent("pg_hba.conf"), encoding: .utf8)
+            #expect(!hba.contains("trust"))
+            #expect(!hba.split(separator: "\n").contains { $0.hasPrefix("host") }, "no TCP entries")
+            #expect(try await Self.query("SHOW listen_addresses", on: cluster) == "", "no TCP listener")
+            // Another role over the same socket is not let in (only the daemon's OS user, as the cluster's user).
+            await #expect(throws: (any Error).self) {
+                let connection = try await PostgresConnection.connect(
+                    configuration: .init(unixSocketPath: cluster.socketPath, username: "postgres", password: nil, database: "postgres"),
+                    id: 2, logger: TestDatabase.logger)
+                try await connection.close()
+            }
+        }
+    }
+
     @Test func missingToolIsReportedClearly() {
         let error = EmbeddedPostgresError.toolNotFound("initdb")
         #expect(error.description.contains("apt-get install postgresql"))

@@ -8,10 +8,15 @@ import Testing
 @Suite struct JobNotifierTests {
     /// The LISTEN connection is killed server-side; the daemon listens again by itself, and a
     /// job enqueued afterwards still starts at once (not at the next 30 s poll).
+    /// The LISTEN connection is the daemon's own, not a pool lease.
     @Test func listenConnectionReconnectsByItself() async throws {
-        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+        let database = try await TestDatabase.makeDatabase()
+        try await TestDatabase.withClient(configuration: database) { client in
+            try await SchemaMigrator(migrations: QueueSchema.migrations, logger: QT.logger).migrate(client)
             let configuration = QT.configuration { $0.pollInterval = .seconds(30) }
-            try await QT.withDaemon(QT.daemon(client, registry: try QT.registry(), configuration: configuration)) {
+            let daemon = JobDaemon(client: client, registry: try QT.registry(), configuration: configuration, logger: QT.logger,
+                                   listenConnection: .init(sameServerAs: database, tls: .disable))
+            try await QT.withDaemon(daemon) {
                 try await QT.waitForListener(on: client)
                 let killed = try await QT.count("""
                     SELECT count(pg_terminate_backend(pid))::bigint FROM pg_stat_activity

@@ -7,6 +7,22 @@ import Testing
 
 /// `email.send` against a real SMTP server (aiosmtpd) on loopback, driven by a real daemon.
 @Suite struct EmailDeliveryTests {
+    @Test func theMailerRefusesAddressesThatCouldInjectCommandsOrHeaders() async throws {
+        var settings = SMTPSettings()
+        settings.host = "127.0.0.1"
+        settings.port = 9 // never reached: the address is refused first
+        let mailer = SMTPMailer(settings: settings)
+        for recipient in ["ann@example.org\r\nRCPT TO:<all@example.org>", "<ann@example.org>", "ann @example.org", ""] {
+            do {
+                try await mailer.send(OutgoingMail(sender: "no-reply@evently.example", recipient: recipient, message: "Subject: x\r\n\r\nx"))
+                Issue.record("sent to \(recipient.debugDescription)")
+            } catch {
+                #expect(error.isPermanent, "\(error)")
+                #expect(error.description.contains("refused to send"), "\(error)")
+            }
+        }
+    }
+
     @Test func aBookingSendsOneConfirmationEmailWithItsReferenceAndAmount() async throws {
         let smtp = try await SMTPTestServer.start()
         defer { smtp.stop() }

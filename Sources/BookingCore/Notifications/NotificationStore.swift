@@ -105,7 +105,8 @@ public struct NotificationStore: Sendable {
     }
 
     /// What a notice's message is rendered from: the event, and the booking and waitlist entry
-    /// it names, if any.
+    /// it names, if any. A booking or entry that belongs to another user (a notice forged by
+    /// whoever can enqueue jobs) is left out, so one user's message never shows another's.
     ///
     /// - Throws: ``BookingError/eventNotFound``.
     public func facts(for notice: Notice, on connection: PostgresConnection) async throws -> NotificationFacts {
@@ -113,8 +114,10 @@ public struct NotificationStore: Sendable {
             SELECT e.name, e.venue, e.starts_at, b.reference, b.quantity, b.total_amount::text,
                    w.offer_expires_at, w.offered_seats, w.offered_amount::text
             FROM evently.events AS e
-            LEFT JOIN evently.bookings AS b ON b.id = \(notice.bookingID)::uuid
-            LEFT JOIN evently.waitlist AS w ON w.id = \(notice.waitlistEntryID)::uuid
+            LEFT JOIN evently.bookings AS b
+                   ON b.id = \(notice.bookingID)::uuid AND b.user_id = \(notice.userID) AND b.event_id = e.id
+            LEFT JOIN evently.waitlist AS w
+                   ON w.id = \(notice.waitlistEntryID)::uuid AND w.user_id = \(notice.userID) AND w.event_id = e.id
             WHERE e.id = \(notice.eventID)
             """, logger: logger) { row in
             let (name, venue, startsAt, reference, quantity, amount, offerExpiresAt, offeredSeats, offeredAmount) =
@@ -130,13 +133,13 @@ public struct NotificationStore: Sendable {
 
     /// A user's notifications, newest first, optionally only those created before `before`.
     /// Reads `notifications_user_idx`.
-    public func list(userID: UUID, limit: Int = 50, before: Date? = nil,
+    public func list(userID: UUID, limit: Int = 50, offset: Int = 0, before: Date? = nil,
                      on connection: PostgresConnection) async throws -> [UserNotification] {
         try await connection.rows("""
             SELECT \(unescaped: Self.columns()) FROM evently.notifications
             WHERE user_id = \(userID) AND (\(before)::timestamptz IS NULL OR created_at < \(before)::timestamptz)
             ORDER BY created_at DESC, id
-            LIMIT \(max(0, limit))
+            LIMIT \(max(0, limit)) OFFSET \(max(0, offset))
             """, logger: logger, Self.decode)
     }
 

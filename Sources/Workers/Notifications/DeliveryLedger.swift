@@ -15,7 +15,7 @@ struct DeliveryLedger: Sendable {
     /// The notification to send, or `nil` when there is nothing (left) to do.
     func pending(_ id: UUID) async throws -> DeliveryTarget? {
         let store = self.store
-        guard let target = try await client.withConnection({ try await store.deliveryTarget(id: id, on: $0) }) else {
+        guard let target = try await client.withOpenConnection({ try await store.deliveryTarget(id: id, on: $0) }) else {
             throw JobControl.discard(reason: "notification \(id) no longer exists")
         }
         switch target.notification.status {
@@ -32,7 +32,7 @@ struct DeliveryLedger: Sendable {
 
     func skip(_ id: UUID, reason: String) async throws {
         let store = self.store
-        _ = try await client.withConnection { try await store.markSkipped(id: id, reason: reason, now: Date(), on: $0) }
+        _ = try await client.withOpenConnection { try await store.markSkipped(id: id, reason: reason, now: Date(), on: $0) }
         logger.info("notification skipped: \(reason)", metadata: ["notification_id": "\(id)"])
     }
 
@@ -44,7 +44,7 @@ struct DeliveryLedger: Sendable {
         for attempt in 1...5 {
             do {
                 try await Task {
-                    _ = try await client.withConnection {
+                    _ = try await client.withOpenConnection {
                         try await store.markSent(id: id, providerMessageID: providerMessageID, now: Date(), on: $0)
                     }
                 }.value
@@ -61,7 +61,7 @@ struct DeliveryLedger: Sendable {
     /// A refusal for good: the row is failed with the reason and the job is discarded.
     func failForGood(_ id: UUID, reason: String) async throws -> Never {
         let store = self.store
-        _ = try await client.withConnection { try await store.markFailed(id: id, error: reason, now: Date(), on: $0) }
+        _ = try await client.withOpenConnection { try await store.markFailed(id: id, error: reason, now: Date(), on: $0) }
         throw JobControl.discard(reason: reason)
     }
 
@@ -71,9 +71,9 @@ struct DeliveryLedger: Sendable {
         let store = self.store
         let reason = "\(error)"
         if context.attempt >= context.maxAttempts {
-            _ = try await client.withConnection { try await store.markFailed(id: id, error: reason, now: Date(), on: $0) }
+            _ = try await client.withOpenConnection { try await store.markFailed(id: id, error: reason, now: Date(), on: $0) }
         } else {
-            _ = try await client.withConnection { try await store.recordAttemptError(id: id, error: reason, on: $0) }
+            _ = try await client.withOpenConnection { try await store.recordAttemptError(id: id, error: reason, on: $0) }
         }
         throw error
     }

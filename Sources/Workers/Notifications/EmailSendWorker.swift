@@ -39,6 +39,9 @@ public struct EmailSendWorker: JobWorker {
         guard let sender = SMTPSettings.mailbox(of: settings.from) else {
             try await ledger.failForGood(id, reason: "smtp.from is not an address: \(settings.from)")
         }
+        if let problem = ContactAddress.emailProblem(target.email) {
+            try await ledger.failForGood(id, reason: "the recipient address \(problem); not sending")
+        }
         let domain = sender.split(separator: "@").last.map(String.init) ?? "evently.invalid"
         let messageID = "<\(id.uuidString.lowercased())@\(domain)>"
         let mail = OutgoingMail(

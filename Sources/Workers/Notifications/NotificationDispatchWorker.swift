@@ -22,7 +22,7 @@ public struct NotificationDispatchWorker: JobWorker {
     public func work(_ payload: Payload, context: JobContext) async throws {
         let logger = context.logger
         let keys = payload.notices.indices.map { Optional("dispatch:\(context.jobID):\($0)") }
-        try await client.withConnection { connection in
+        try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 try await NotificationDispatch(logger: logger).send(payload.notices, dedupeKeys: keys, now: Date(), on: connection)
                 try await context.complete(on: connection)

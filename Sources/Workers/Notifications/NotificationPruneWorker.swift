@@ -24,7 +24,7 @@ public struct NotificationPruneWorker: JobWorker {
         let cutoff = Date().addingTimeInterval(-Double(retention.components.seconds))
         var total = 0
         while true {
-            let deleted = try await client.withConnection {
+            let deleted = try await client.withOpenConnection {
                 try await NotificationStore(logger: logger).deleteCreated(before: cutoff, limit: 5_000, on: $0)
             }
             total += deleted

@@ -46,7 +46,7 @@ public struct SMSSendWorker: JobWorker {
             return try await ledger.skip(id, reason: "SMS is off: no provider URL is configured")
         }
         guard let phone = target.phone else {
-            return try await ledger.skip(id, reason: "the user has no phone number")
+            return try await ledger.skip(id, reason: DeliveryReport.noPhoneNumber)
         }
         let stored = RenderedMessage(content: target.notification.content)
         let text = stored.body.isEmpty ? stored.subject : stored.body

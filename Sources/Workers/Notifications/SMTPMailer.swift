@@ -1,3 +1,4 @@
+import BookingCore
 import CLibESMTP
 import Foundation
 import NIOPosix
@@ -21,7 +22,15 @@ public struct SMTPMailer: Sendable {
         self.threadPool = threadPool
     }
 
+    /// Sends `mail`. An envelope address that is not a plain mailbox (``ContactAddress``: CR LF,
+    /// spaces or angle brackets would be written into `RCPT TO` and the headers) is refused as
+    /// permanent before any connection is made.
     public func send(_ mail: OutgoingMail) async throws(SMTPDeliveryError) {
+        for (role, address) in [("recipient", mail.recipient), ("sender", mail.sender)] {
+            if let problem = ContactAddress.emailProblem(address) {
+                throw .permanent(code: 0, reply: "refused to send: the \(role) address \(problem)")
+            }
+        }
         let settings = self.settings
         let result: Result<Void, SMTPDeliveryError>
         do {

@@ -96,7 +96,7 @@ struct BookingBenchCommand: AsyncParsableCommand {
         for index in 0..<clients {
             let id = UUID()
             let role = index == 0 ? "admin" : "user"
-            _ = try await client.withConnection { connection in
+            _ = try await client.withOpenConnection { connection in
                 try await userStore.upsert(UserClaims(id: id, email: "bench\(index)@example.com", role: index == 0 ? .admin : .user),
                                            now: Date(), on: connection)
             }
@@ -107,7 +107,7 @@ struct BookingBenchCommand: AsyncParsableCommand {
         }
         let eventStore = EventStore(logger: logger)
         func event(_ name: String) async throws -> UUID {
-            try await client.withConnection { connection in
+            try await client.withOpenConnection { connection in
                 try await eventStore.create(NewEvent(name: name, venue: "Bench Hall", startsAt: Date().addingTimeInterval(86_400 * 30),
                                                      capacity: 5_000_000, basePrice: 25, waitlistMode: .offer),
                                             by: users[0], now: Date(), on: connection).id
@@ -130,7 +130,7 @@ struct BookingBenchCommand: AsyncParsableCommand {
                     var done = 0
                     while ContinuousClock.now < deadline {
                         let eventID = events[(index + done) % events.count]
-                        try await client.withConnection { connection in
+                        try await client.withOpenConnection { connection in
                             try await connection.transaction(logger: logger) { connection in
                                 let outcome = try await store.book(userID: users[index], eventID: eventID, quantity: 1,
                                                                    idempotencyKey: UUID().uuidString, requestHash: "bench", now: Date(),

@@ -54,7 +54,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
 
     /// One user and one event the notifications are about.
     func seed(_ client: PostgresClient, logger: Logger) async throws -> (User, Event) {
-        try await client.withConnection { connection in
+        try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 let admin = try await UserStore(logger: logger).upsert(
                     UserClaims(id: UUID(), email: "admin@evently.example", role: .admin), now: Date(), on: connection)
@@ -102,7 +102,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
     func daemonDelivery(client: PostgresClient, settings: SMTPSettings, user: User, event: Event, logger: Logger) async throws -> Double {
         let queue = JobClient(client: client, logger: logger)
         try await queue.setPaused(true, queue: NotificationDispatch.queue)
-        try await client.withConnection { connection in
+        try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 let store = NotificationStore(logger: logger)
                 var jobs: [NewJob] = []

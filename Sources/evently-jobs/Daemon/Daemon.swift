@@ -36,7 +36,10 @@ struct Daemon: Sendable {
                                                           delivery: config.delivery, reports: config.reports)
             var queueConfiguration = config.queue
             queueConfiguration.version = EventlyJobsCommand.version
-            services.append(JobDaemon(client: client, registry: registry, configuration: queueConfiguration, logger: logger))
+            let listenConnection = PostgresConnection.Configuration(
+                sameServerAs: clientConfiguration, tls: try DatabaseLocation.connectionTLS(url: config.database.url))
+            services.append(JobDaemon(client: client, registry: registry, configuration: queueConfiguration, logger: logger,
+                                      listenConnection: listenConnection))
             if config.scheduling.enabled {
                 services.append(CronScheduler(schedules: config.scheduling.schedules, catchUp: config.scheduling.catchUp,
                                               client: client, logger: logger))
@@ -45,12 +48,13 @@ struct Daemon: Sendable {
                 let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake,
                                         booking: config.booking, sms: config.delivery.sms, logger: logger)
                 if config.intake.jwtSecret == nil {
-                    logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET)")
+                    logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET; make one with `openssl rand -hex 32`)")
                 }
                 let onListening = onHTTPListening
                 let logger = logger
                 let app = Application(
                     router: await intake.makeRouter(),
+                    server: intake.server,
                     configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "evently-jobs"),
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? 0

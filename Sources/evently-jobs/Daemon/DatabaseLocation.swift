@@ -40,6 +40,18 @@ enum DatabaseLocation: Sendable {
         do { try cluster.stop() } catch { logger.error("could not stop embedded PostgreSQL: \(error)") }
     }
 
+    /// The TLS of a connection of its own (the LISTEN connection) to the database `url` names,
+    /// as its `sslmode` asks; none for the embedded cluster's unix socket.
+    static func connectionTLS(url: String?) throws -> PostgresConnection.Configuration.TLS {
+        guard let url, let components = URLComponents(string: url) else { return .disable }
+        let query = Dictionary((components.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { $1 })
+        switch query["sslmode"] ?? "prefer" {
+        case "disable": return .disable
+        case "require", "verify-ca", "verify-full": return .require(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        default: return .prefer(try NIOSSLContext(configuration: .makeClientConfiguration()))
+        }
+    }
+
     /// A URL with its password hidden, for logs.
     static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }

@@ -45,7 +45,7 @@ struct BookingAPI: Sendable {
     /// Runs `body` in a transaction; booking-core errors become HTTP errors.
     func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withConnection { connection in
+            return try await client.withOpenConnection { connection in
                 try await connection.transaction(logger: logger) { connection in try await body(connection) }
             }
         } catch let error as BookingError {
@@ -59,7 +59,7 @@ struct BookingAPI: Sendable {
     /// Runs `body` on a connection without a transaction (reads).
     func read<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withConnection { connection in try await body(connection) }
+            return try await client.withOpenConnection { connection in try await body(connection) }
         } catch let error as BookingError {
             throw Self.httpError(error)
         }
@@ -86,7 +86,7 @@ struct BookingAPI: Sendable {
         let status: HTTPResponse.Status
         var field: String?
         switch error {
-        case .soldOut, .eventNotActive, .eventStarted, .alreadyCancelled, .alreadyOnWaitlist, .eventNotFull,
+        case .soldOut, .eventNotActive, .eventStarted, .eventStartedCannotCancel, .alreadyCancelled, .alreadyOnWaitlist, .eventNotFull,
              .offerExpired, .capacityBelowSold, .idempotencyKeyInFlight, .emailInUse:
             status = .conflict
         case .eventNotFound, .bookingNotFound, .offerNotFound, .notificationNotFound, .notOnWaitlist, .userNotFound:

@@ -9,6 +9,9 @@ extension HTTPField.Name {
     static let idempotencyKey = Self("Idempotency-Key")!
     /// Set on a booking answer that replays the first result of an Idempotency-Key.
     static let idempotentReplayed = Self("Idempotent-Replayed")!
+    /// The next page of a list (``Page``), beside its `Link: <...>; rel="next"`.
+    static let nextCursor = Self("X-Next-Cursor")!
+    static let link = Self("Link")!
     /// The SMS provider's callback signature headers (``WebhookSignature``).
     static let webhookTimestamp = Self(WebhookSignature.timestampHeader)!
     static let webhookSignature = Self(WebhookSignature.signatureHeader)!

@@ -1,7 +1,9 @@
 import BookingCore
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 import PostgresNIO
 import Prometheus
 import Queue
@@ -18,9 +20,17 @@ struct HTTPIntake: Sendable {
     var sms = SMSSettings()
     let logger: Logger
 
+    /// The HTTP/1.1 server: idle connections (and heads that trickle in) are closed after
+    /// `http.idle_timeout` by Hummingbird's own connection state handler.
+    var server: HTTPServerBuilder {
+        .http1(configuration: .init(idleTimeout: TimeAmount(settings.idleTimeout)))
+    }
+
     func makeRouter() async -> Router<IntakeContext> {
         let router = Router(context: IntakeContext.self)
-        router.middlewares.add(IntakeMiddleware(trustedProxies: Set(settings.trustedProxies)))
+        router.middlewares.add(IntakeMiddleware(trustedProxies: settings.trustedProxies))
+        router.middlewares.add(HeaderSizeMiddleware())
+        router.middlewares.add(RequestReadTimeout(limit: settings.requestTimeout))
         if !settings.corsOrigins.isEmpty {
             router.middlewares.add(CORSOriginFilter(allowed: Set(settings.corsOrigins)))
             router.middlewares.add(CORSMiddleware(
@@ -30,14 +40,17 @@ struct HTTPIntake: Sendable {
                 exposedHeaders: ["X-Request-Id", "ETag", "Retry-After"]))
         }
         var authenticator: Authenticator?
-        if let secret = settings.jwtSecret { authenticator = await Authenticator(secret: secret) }
+        if let secret = settings.jwtSecret {
+            authenticator = await Authenticator(secret: secret, expectations: .init(
+                issuer: settings.issuer, audience: settings.audience, leeway: settings.leeway))
+        }
         router.middlewares.add(AuthenticationMiddleware(
             authenticator: authenticator,
             perUser: RateLimiter(perMinute: settings.rateLimitPerUser),
             perAddress: RateLimiter(perMinute: settings.rateLimitPerAddress)))
 
         HealthRoutes(client: client, migrator: migrator, metrics: metrics, logger: logger).add(to: router)
-        JobRoutes(jobs: JobClient(client: client, logger: logger)).add(to: router)
+        JobRoutes(jobs: JobClient(client: client, logger: logger), scope: EnqueueScope(patterns: settings.enqueueKinds)).add(to: router)
         let bookingAPI = BookingAPI(client: client, settings: booking, logger: logger)
         EventRoutes(api: bookingAPI).add(to: router)
         BookingRoutes(api: bookingAPI).add(to: router)

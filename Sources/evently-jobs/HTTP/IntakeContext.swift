@@ -13,9 +13,12 @@ struct IntakeContext: RequestContext {
     let peerAddress: String?
     var clientAddress: String?
     var caller: Caller?
+    /// The connection, so that a request that overstays (``RequestReadTimeout``) can be cut off.
+    let channel: any Channel
 
     init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
+        channel = source.channel
         requestID = RequestID.make()
         peerAddress = source.channel.remoteAddress?.ipAddress
         clientAddress = peerAddress

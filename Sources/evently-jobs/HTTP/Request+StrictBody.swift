@@ -6,7 +6,8 @@ import NIOCore
 extension Request {
     /// Decodes a JSON object body strictly: JSON content type (415), at most the context's
     /// upload size (413), well-formed (400 `malformed_json`), no unknown fields (400
-    /// `unknown_field`), right types (400 `invalid_field`, naming the field).
+    /// `unknown_field`), each key once (400 `duplicate_key`), no NUL anywhere (400
+    /// `invalid_field`: PostgreSQL stores none), right types (400 `invalid_field`, naming the field).
     func decodeStrict<Body: StrictBody>(_ type: Body.Type, context: IntakeContext) async throws -> Body {
         let contentType = headers[.contentType]?.lowercased() ?? ""
         guard contentType.hasPrefix("application/json") else {
@@ -32,12 +33,40 @@ extension Request {
         if let unknown = object.keys.sorted().first(where: { !Body.fields.contains($0) }) {
             throw APIError(.badRequest, "unknown_field", "unknown field '\(unknown)'", field: unknown)
         }
+        if let duplicate = DuplicateKeyScanner.firstDuplicate(in: data) {
+            throw APIError(.badRequest, "duplicate_key", "'\(duplicate)' appears more than once", field: duplicate)
+        }
+        if let field = Self.pathHoldingNUL(object, path: "") {
+            throw APIError(.badRequest, "invalid_field", "'\(field)' must not contain a NUL character", field: field)
+        }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {
             return try decoder.decode(Body.self, from: data)
         } catch let error as DecodingError {
             throw Self.describe(error)
+        }
+    }
+
+    /// The path of the first string (or key) in `value` that holds U+0000.
+    static func pathHoldingNUL(_ value: Any, path: String) -> String? {
+        func child(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+        switch value {
+        case let text as String:
+            return text.unicodeScalars.contains("\0") ? path : nil
+        case let object as [String: Any]:
+            for key in object.keys.sorted() {
+                if key.unicodeScalars.contains("\0") { return child(key) }
+                if let found = pathHoldingNUL(object[key]!, path: child(key)) { return found }
+            }
+            return nil
+        case let array as [Any]:
+            for (index, element) in array.enumerated() {
+                if let found = pathHoldingNUL(element, path: child(String(index))) { return found }
+            }
+            return nil
+        default:
+            return nil
         }
     }
 

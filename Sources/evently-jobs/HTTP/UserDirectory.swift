@@ -1,3 +1,4 @@
+import Queue
 import BookingCore
 import Foundation
 import Logging
@@ -18,7 +19,7 @@ final class UserDirectory: Sendable {
         if seen.withLock({ $0.contains(key) }) { return }
         let claims = UserClaims(id: caller.userID, email: caller.email, role: caller.role == .admin ? .admin : .user, phone: caller.phone)
         do {
-            _ = try await client.withConnection { connection in
+            _ = try await client.withOpenConnection { connection in
                 try await store.upsert(claims, now: Date(), on: connection)
             }
         } catch let error as BookingError {

@@ -2,8 +2,10 @@ import HTTPTypes
 import Hummingbird
 import Logging
 
-/// Authenticates when a token is present (a bad one is a 401 at once); routes decide whether
-/// they need a caller. Then applies the per-user and per-address rate limits.
+/// Takes the per-address rate limit first (so failed authentications count too: a client
+/// guessing tokens is throttled like any other), then authenticates when a token is present (a
+/// bad one is a 401 at once), then takes the per-user limit. Routes decide whether they need a
+/// caller.
 struct AuthenticationMiddleware: RouterMiddleware {
     typealias Context = IntakeContext
     /// `nil` when no secret is configured: every token is refused.
@@ -13,6 +15,12 @@ struct AuthenticationMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
+        let limited = !HealthRoutes.unlimitedPaths.contains(request.uri.path)
+        if limited, let address = context.clientAddress {
+            // IPv6 clients count per /64 (IPAddress.rateLimitKey).
+            let key = IPAddress(address)?.rateLimitKey ?? address
+            if let wait = perAddress.take("ip:\(key)") { throw Self.tooMany(wait, "address") }
+        }
         if let header = request.headers[.authorization] {
             guard let authenticator else {
                 throw APIError(.unauthorized, "auth_not_configured", "this server has no auth.jwt_secret configured")
@@ -20,10 +28,6 @@ struct AuthenticationMiddleware: RouterMiddleware {
             let caller = try await authenticator.caller(fromAuthorization: header)
             context.caller = caller
             context.logger[metadataKey: "user_id"] = "\(caller.userID.lowercased)"
-        }
-        let limited = !HealthRoutes.unlimitedPaths.contains(request.uri.path)
-        if limited, let address = context.clientAddress, let wait = perAddress.take("ip:\(address)") {
-            throw Self.tooMany(wait, "address")
         }
         if limited, let caller = context.caller, let wait = perUser.take("user:\(caller.userID.lowercased)") {
             throw Self.tooMany(wait, "user")

@@ -13,7 +13,7 @@ import Queue
 struct IntakeMiddleware: RouterMiddleware {
     typealias Context = IntakeContext
     /// Peers whose `X-Forwarded-For` is believed.
-    let trustedProxies: Set<String>
+    let trustedProxies: [AddressRange]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -22,9 +22,9 @@ struct IntakeMiddleware: RouterMiddleware {
             context.requestID = incoming
         }
         context.logger[metadataKey: "request_id"] = "\(context.requestID)"
-        if let peer = context.peerAddress, trustedProxies.contains(peer),
-           let forwarded = request.headers[.xForwardedFor]?.split(separator: ",").last {
-            context.clientAddress = forwarded.trimmingCharacters(in: .whitespaces)
+        if let peer = context.peerAddress.flatMap(IPAddress.init), trustedProxies.contains(where: { $0.contains(peer) }),
+           let forwarded = Self.forwardedClient(request.headers[values: .xForwardedFor], trustedProxies) {
+            context.clientAddress = forwarded
         }
         var response: Response
         do {
@@ -33,6 +33,12 @@ struct IntakeMiddleware: RouterMiddleware {
             response = try error.response(from: request, context: context)
         } catch let error as HTTPError {
             response = try Self.translate(error).response(from: request, context: context)
+        } catch where DatabaseUnavailable.matches(error) {
+            // The database is restarting or unreachable: nothing was committed; try again.
+            context.logger.warning("request failed, database unavailable: \(readableDescription(of: error))")
+            response = try APIError(.serviceUnavailable, "database_unavailable",
+                                    "the database is unavailable right now; retry shortly", headers: [.retryAfter: "1"])
+                .response(from: request, context: context)
         } catch {
             context.logger.error("request failed: \(readableDescription(of: error))")
             response = try APIError(.internalServerError, "internal_error",
@@ -41,6 +47,19 @@ struct IntakeMiddleware: RouterMiddleware {
         }
         response.headers[.requestID] = context.requestID
         return response
+    }
+
+    /// The client a chain of trusted proxies reports: the right-most `X-Forwarded-For` entry
+    /// that is not itself a trusted proxy (each proxy appends the peer it saw; entries left of
+    /// the first untrusted one could be written by the client). `nil` when the header holds
+    /// no address.
+    static func forwardedClient(_ headers: [String], _ trusted: [AddressRange]) -> String? {
+        let hops = headers.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() {
+            guard let address = IPAddress(hop) else { return nil }
+            if !trusted.contains(where: { $0.contains(address) }) { return address.description }
+        }
+        return hops.first.flatMap(IPAddress.init)?.description
     }
 
     static func translate(_ error: HTTPError) -> APIError {

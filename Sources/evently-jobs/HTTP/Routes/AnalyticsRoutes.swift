@@ -11,9 +11,10 @@ struct AnalyticsRoutes: Sendable {
         let formatter = ISO8601DateFormatter()
         func date(_ name: String) throws -> Date? {
             guard let text = request.uri.queryParameters.get(name) else { return nil }
-            guard let date = formatter.date(from: text) else {
+            guard text.count <= 40, let date = formatter.date(from: text) else {
                 throw APIError.badRequest("'\(name)' must be an RFC 3339 time such as 2026-11-01T00:00:00Z", field: name)
             }
+            try InputLimits.checkDate(date, field: name)
             return date
         }
         let to = try date("to") ?? Date()
@@ -37,22 +38,29 @@ struct AnalyticsRoutes: Sendable {
             }
             return try JSONResponse.make(summary)
         }
-        router.get("/v1/analytics/utilisation") { _, context in
+        router.get("/v1/analytics/utilisation") { request, context in
             _ = try await api.admin(context)
-            let rows = try await api.read { try await AnalyticsQueries(logger: api.logger).capacityUtilisation(on: $0) }
-            return try JSONResponse.make(rows.map(EventUtilisationBody.init))
+            let page = try Page(request, defaultLimit: 200)
+            let rows = try await api.read {
+                try await AnalyticsQueries(logger: api.logger).capacityUtilisation(limit: page.fetchLimit, offset: page.offset, on: $0)
+            }
+            return try page.respond(rows.map(EventUtilisationBody.init), request: request)
         }
         router.get("/v1/analytics/top-events") { request, context in
             _ = try await api.admin(context)
-            let limit = Int(request.uri.queryParameters.get("limit") ?? "10") ?? 10
-            guard (1...100).contains(limit) else { throw APIError.badRequest("'limit' must be 1 to 100", field: "limit") }
-            let rows = try await api.read { try await AnalyticsQueries(logger: api.logger).mostBookedEvents(limit: limit, on: $0) }
-            return try JSONResponse.make(rows.map(EventBookingsBody.init))
+            let page = try Page(request, defaultLimit: 10, maximumLimit: 100)
+            let rows = try await api.read {
+                try await AnalyticsQueries(logger: api.logger).mostBookedEvents(limit: page.fetchLimit, offset: page.offset, on: $0)
+            }
+            return try page.respond(rows.map(EventBookingsBody.init), request: request)
         }
-        router.get("/v1/analytics/waitlists") { _, context in
+        router.get("/v1/analytics/waitlists") { request, context in
             _ = try await api.admin(context)
-            let rows = try await api.read { try await AnalyticsQueries(logger: api.logger).waitlistLengths(on: $0) }
-            return try JSONResponse.make(rows.map(WaitlistLengthBody.init))
+            let page = try Page(request, defaultLimit: 200)
+            let rows = try await api.read {
+                try await AnalyticsQueries(logger: api.logger).waitlistLengths(limit: page.fetchLimit, offset: page.offset, on: $0)
+            }
+            return try page.respond(rows.map(WaitlistLengthBody.init), request: request)
         }
     }
 }

@@ -25,7 +25,7 @@ struct BookingRoutes: Sendable {
                 throw APIError(.badRequest, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID) so a retry never books twice",
                                field: "Idempotency-Key")
             }
-            guard key.count <= 200 else { throw APIError.badRequest("the Idempotency-Key is longer than 200 characters", field: "Idempotency-Key") }
+            try InputLimits.checkText(key, field: "Idempotency-Key", maxLength: InputLimits.idempotencyKeyMaxLength)
             let body = try await request.decodeStrict(CreateBody.self, context: context)
             try api.checkQuantity(body.quantity)
             // The body, canonically: the same key with another body is refused, not replayed.
@@ -44,10 +44,13 @@ struct BookingRoutes: Sendable {
             if outcome.isReplay { headers[.idempotentReplayed] = "true" }
             return try JSONResponse.make(BookingBody(outcome.booking), status: .created, headers: headers)
         }
-        router.get("/v1/bookings") { _, context in
+        router.get("/v1/bookings") { request, context in
             let userID = try await api.member(context)
-            let bookings = try await api.read { try await BookingStore(logger: api.logger).list(userID: userID, on: $0) }
-            return try JSONResponse.make(bookings.map(BookingBody.init))
+            let page = try Page(request, defaultLimit: 50)
+            let bookings = try await api.read {
+                try await BookingStore(logger: api.logger).list(userID: userID, limit: page.fetchLimit, offset: page.offset, on: $0)
+            }
+            return try page.respond(bookings.map(BookingBody.init), request: request)
         }
         router.get("/v1/bookings/:id") { _, context in
             let userID = try await api.member(context)

@@ -33,6 +33,34 @@ struct EventRoutes: Sendable {
         var waitlistMode: String?
     }
 
+    /// The bounds of ``InputLimits`` on the fields that are set; the price so that
+    /// `booking.max_quantity` seats at the top pricing tier fit a booking's total.
+    static func check(name: String?, venue: String?, startsAt: Date?, capacity: Int?, price: String?,
+                      settings: BookingSettings) throws -> Decimal? {
+        if let name { try InputLimits.checkText(name, field: "name", maxLength: InputLimits.nameMaxLength) }
+        if let venue { try InputLimits.checkText(venue, field: "venue", maxLength: InputLimits.nameMaxLength) }
+        if let startsAt { try InputLimits.checkDate(startsAt, field: "starts_at") }
+        if let capacity { try InputLimits.checkInteger(capacity, in: InputLimits.capacity, field: "capacity") }
+        guard let price else { return nil }
+        let value = try Money.parse(price, field: "price")
+        let maximum = InputLimits.maximumPrice(maxQuantity: settings.maxQuantity, pricing: settings.pricing)
+        guard value <= maximum else {
+            throw APIError.badRequest("'price' must be at most \(Money.text(maximum)), so that \(settings.maxQuantity) seats at the top price tier fit a booking's total",
+                                      field: "price")
+        }
+        return value
+    }
+
+    /// The version `If-Match` names (`"3"`, `W/"3"`), or `nil` for `*` (any version).
+    static func expectedVersion(_ ifMatch: String) throws -> Int? {
+        let text = ifMatch.trimmingCharacters(in: .whitespaces)
+        if text == "*" { return nil }
+        guard text.count <= 24, let version = Int(text.trimmingCharacters(in: CharacterSet(charactersIn: "\" W/"))) else {
+            throw APIError.badRequest("If-Match must be the event's ETag, such as \"3\", or *", field: "If-Match")
+        }
+        return version
+    }
+
     static func mode(_ text: String?) throws -> WaitlistMode? {
         guard let text else { return nil }
         guard let mode = WaitlistMode(rawValue: text) else {
@@ -50,20 +78,23 @@ struct EventRoutes: Sendable {
         router.post("/v1/events") { request, context in
             let adminID = try await api.admin(context)
             let body = try await request.decodeStrict(CreateBody.self, context: context)
+            let price = try Self.check(name: body.name, venue: body.venue, startsAt: body.startsAt, capacity: body.capacity,
+                                       price: body.price, settings: api.settings)
             let new = NewEvent(name: body.name, venue: body.venue, startsAt: body.startsAt, capacity: body.capacity,
-                               basePrice: try Money.parse(body.price, field: "price"),
+                               basePrice: price ?? 0,
                                waitlistMode: try Self.mode(body.waitlistMode) ?? .offer)
             let event = try await api.transaction { connection in
                 try await EventStore(logger: api.logger).create(new, by: adminID, now: Date(), on: connection)
             }
             return try respond(event, status: .created)
         }
-        router.get("/v1/events") { _, context in
+        router.get("/v1/events") { request, context in
             _ = try await api.member(context)
+            let page = try Page(request, defaultLimit: 100)
             let events = try await api.read { connection in
-                try await EventStore(logger: api.logger).list(on: connection)
+                try await EventStore(logger: api.logger).list(limit: page.fetchLimit, offset: page.offset, on: connection)
             }
-            return try JSONResponse.make(events.map { EventBody($0, pricing: api.settings.pricing) })
+            return try page.respond(events.map { EventBody($0, pricing: api.settings.pricing) }, request: request)
         }
         router.get("/v1/events/:id") { _, context in
             _ = try await api.member(context)
@@ -76,12 +107,12 @@ struct EventRoutes: Sendable {
             guard let ifMatch = request.headers[.ifMatch] else {
                 throw APIError(.preconditionRequired, "if_match_required", "send If-Match with the event's ETag to change it")
             }
-            guard let version = Int(ifMatch.trimmingCharacters(in: CharacterSet(charactersIn: "\" W/"))) else {
-                throw APIError.badRequest("If-Match must be the event's ETag, such as \"3\"", field: "If-Match")
-            }
+            let version = try Self.expectedVersion(ifMatch)
             let body = try await request.decodeStrict(PatchBody.self, context: context)
+            let price = try Self.check(name: body.name, venue: body.venue, startsAt: body.startsAt, capacity: body.capacity,
+                                       price: body.price, settings: api.settings)
             let changes = EventChanges(name: body.name, venue: body.venue, startsAt: body.startsAt, capacity: body.capacity,
-                                       basePrice: try body.price.map { try Money.parse($0, field: "price") },
+                                       basePrice: price,
                                        waitlistMode: try Self.mode(body.waitlistMode))
             let event = try await api.transaction { connection in
                 try await EventStore(logger: api.logger).update(id: id, expectedVersion: version, changes: changes,

@@ -15,6 +15,10 @@ struct HealthRoutes: Sendable {
     let logger: Logger
     /// How long `/readyz` waits for the database before answering 503.
     var readinessTimeout: Duration = .seconds(2)
+    /// `/readyz` answers from the last check for this long, so probes (or anyone else) asking
+    /// as often as they like cost at most one database round trip per interval.
+    var readinessCacheInterval: Duration = .seconds(1)
+    let readinessCache = ReadinessCache()
 
     /// Paths probes and scrapers call, which must see the truth however busy the intake is.
     static let unlimitedPaths: Set<String> = ["/healthz", "/readyz", "/metrics"]
@@ -34,7 +38,12 @@ struct HealthRoutes: Sendable {
                      body: .init(byteBuffer: ByteBuffer(bytes: PackageResources.openapi_json)))
         }
         router.get("/readyz") { _, _ in
-            try await readiness()
+            let state = await readinessCache.current(maxAge: readinessCacheInterval) { await checkReadiness() }
+            switch state {
+            case .ready: return try JSONResponse.make(StatusBody(status: "ready"))
+            case .notReady(let reason):
+                return try JSONResponse.make(StatusBody(status: "not_ready", reason: reason), status: .serviceUnavailable)
+            }
         }
         router.get("/metrics") { _, _ in
             var buffer = ByteBuffer()
@@ -45,8 +54,9 @@ struct HealthRoutes: Sendable {
         }
     }
 
-    /// 200 when the database answers and holds every migration this binary knows; 503 otherwise.
-    func readiness() async throws -> Response {
+    /// Whether the database answers within ``readinessTimeout`` and holds every migration
+    /// this binary knows.
+    func checkReadiness() async -> ReadinessCache.State {
         let upToDate: Bool
         do {
             upToDate = try await withDeadline(readinessTimeout) {
@@ -54,10 +64,9 @@ struct HealthRoutes: Sendable {
             }
         } catch {
             logger.debug("readiness check failed: \(readableDescription(of: error))")
-            return try JSONResponse.make(StatusBody(status: "not_ready", reason: "database unreachable"), status: .serviceUnavailable)
+            return .notReady("database unreachable")
         }
-        if upToDate { return try JSONResponse.make(StatusBody(status: "ready")) }
-        return try JSONResponse.make(StatusBody(status: "not_ready", reason: "database is not migrated"), status: .serviceUnavailable)
+        return upToDate ? .ready : .notReady("database is not migrated")
     }
 }
 

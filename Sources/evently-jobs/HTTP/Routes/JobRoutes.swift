@@ -6,6 +6,8 @@ import Queue
 /// `/v1/jobs` and `/v1/queues`: enqueue and steer jobs over HTTP (admin or operator role).
 struct JobRoutes: Sendable {
     let jobs: JobClient
+    /// The kinds HTTP may enqueue (`[http] enqueue_kinds`, never the internal ones).
+    var scope = EnqueueScope(patterns: EnqueueScope.defaultPatterns)
 
     struct EnqueueBody: StrictBody {
         static let fields: Set<String> = ["kind", "args", "queue", "priority", "run_at", "max_attempts", "unique_key"]
@@ -33,11 +35,12 @@ struct JobRoutes: Sendable {
         router.post("/v1/jobs") { request, context in
             _ = try context.requireRole(Self.staff)
             let body = try await request.decodeStrict(EnqueueBody.self, context: context)
-            guard !body.kind.isEmpty else { throw APIError.badRequest("'kind' must not be empty", field: "kind") }
-            if let maxAttempts = body.maxAttempts, maxAttempts < 1 {
-                throw APIError.badRequest("'max_attempts' must be at least 1", field: "max_attempts")
+            try Self.check(body)
+            guard scope.allows(body.kind) else {
+                throw APIError(.forbidden, "kind_not_allowed",
+                               "job kind '\(body.kind)' may not be enqueued over HTTP (see [http] enqueue_kinds; internal kinds never can)",
+                               field: "kind")
             }
-            if let queue = body.queue, queue.isEmpty { throw APIError.badRequest("'queue' must not be empty", field: "queue") }
             var options = EnqueueOptions(runAt: body.runAt, uniqueKey: body.uniqueKey)
             options.queue = body.queue ?? options.queue
             options.priority = body.priority ?? options.priority
@@ -49,7 +52,7 @@ struct JobRoutes: Sendable {
         }
         router.get("/v1/jobs/:id") { _, context in
             _ = try context.requireRole(Self.staff)
-            return try JSONResponse.make(try await jobs.job(id: try Self.jobID(context)))
+            return try JSONResponse.make(try await Self.mapped { try await jobs.job(id: try Self.jobID(context)) })
         }
         router.post("/v1/jobs/:id/retry") { _, context in
             _ = try context.requireRole(Self.staff)
@@ -59,15 +62,33 @@ struct JobRoutes: Sendable {
             _ = try context.requireRole(Self.staff)
             return try JSONResponse.make(try await Self.mapped { try await jobs.cancel(id: try Self.jobID(context)) })
         }
-        router.get("/v1/queues") { _, context in
+        router.get("/v1/queues") { request, context in
             _ = try context.requireRole(Self.staff)
-            return try JSONResponse.make(try await jobs.status())
+            // A handful of queues: paged in memory, so it reads like every other list.
+            let page = try Page(request, defaultLimit: 200)
+            let queues = try await jobs.status()
+            return try page.respond(Array(queues.dropFirst(page.offset).prefix(page.fetchLimit)), request: request)
+        }
+    }
+
+    /// The bounds of ``InputLimits``, field by field.
+    static func check(_ body: EnqueueBody) throws(APIError) {
+        try InputLimits.checkIdentifier(body.kind, field: "kind")
+        if let queue = body.queue { try InputLimits.checkIdentifier(queue, field: "queue") }
+        if let priority = body.priority { try InputLimits.checkInteger(priority, in: InputLimits.priority, field: "priority") }
+        if let maxAttempts = body.maxAttempts {
+            try InputLimits.checkInteger(maxAttempts, in: InputLimits.maxAttempts, field: "max_attempts")
+        }
+        if let runAt = body.runAt { try InputLimits.checkDate(runAt, field: "run_at") }
+        if let uniqueKey = body.uniqueKey {
+            guard !uniqueKey.isEmpty else { throw APIError.badRequest("'unique_key' must not be empty", field: "unique_key") }
+            try InputLimits.checkText(uniqueKey, field: "unique_key", maxLength: InputLimits.uniqueKeyMaxLength)
         }
     }
 
     static func jobID(_ context: IntakeContext) throws -> Int64 {
-        guard let text = context.parameters.get("id"), let id = Int64(text) else {
-            throw APIError.badRequest("a job id is a number", field: "id")
+        guard let text = context.parameters.get("id"), text.count <= 19, let id = Int64(text), id > 0 else {
+            throw APIError.badRequest("a job id is a positive number", field: "id")
         }
         return id
     }

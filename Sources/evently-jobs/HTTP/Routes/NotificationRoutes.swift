@@ -8,10 +8,13 @@ struct NotificationRoutes: Sendable {
 
     func add(to router: some RouterMethods<IntakeContext>) {
         let api = self.api
-        router.get("/v1/notifications") { _, context in
+        router.get("/v1/notifications") { request, context in
             let userID = try await api.member(context)
-            let list = try await api.read { try await NotificationStore(logger: api.logger).list(userID: userID, on: $0) }
-            return try JSONResponse.make(list.map(NotificationBody.init))
+            let page = try Page(request, defaultLimit: 50)
+            let list = try await api.read {
+                try await NotificationStore(logger: api.logger).list(userID: userID, limit: page.fetchLimit, offset: page.offset, on: $0)
+            }
+            return try page.respond(list.map(NotificationBody.init), request: request)
         }
         router.post("/v1/notifications/:id/read") { _, context in
             let userID = try await api.member(context)
@@ -38,7 +41,13 @@ struct NotificationBody: Encodable {
     var failedAt: Date?
     var skippedAt: Date?
     var readAt: Date?
-    /// Why the last delivery attempt failed or was skipped.
+    /// `pending`, `retrying`, `sent`, `delivered`, `read`, `failed` or `not_sent`
+    /// (``DeliveryReport``): what a user should go by; `status` is the stored state.
+    var deliveryStatus: String
+    /// Why delivery failed, is late or did not happen, in words meant for the user.
+    var deliveryReason: String?
+    /// Kept for existing clients: the user-facing reason when the row holds an error, never
+    /// the technical error itself (that is for operators, in the job's errors and the logs).
     var lastError: String?
 
     init(_ notification: UserNotification) {
@@ -56,13 +65,16 @@ struct NotificationBody: Encodable {
         failedAt = notification.failedAt
         skippedAt = notification.skippedAt
         readAt = notification.readAt
-        lastError = notification.lastError
+        let report = DeliveryReport(notification)
+        deliveryStatus = report.status
+        deliveryReason = report.reason
+        lastError = notification.lastError == nil ? nil : report.reason
     }
 
     enum CodingKeys: String, CodingKey {
         case id, type, template, subject, body, status
         case eventID = "event_id", bookingID = "booking_id", createdAt = "created_at", readAt = "read_at"
         case sentAt = "sent_at", deliveredAt = "delivered_at", failedAt = "failed_at", skippedAt = "skipped_at"
-        case lastError = "last_error"
+        case lastError = "last_error", deliveryStatus = "delivery_status", deliveryReason = "delivery_reason"
     }
 }

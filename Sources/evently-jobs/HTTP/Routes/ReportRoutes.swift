@@ -23,12 +23,11 @@ struct ReportRoutes: Sendable {
                 }
                 return period
             }
-            let limitText = query.get("limit") ?? "50"
-            guard let limit = Int(limitText), (1...500).contains(limit) else {
-                throw APIError.badRequest("'limit' must be 1 to 500", field: "limit")
+            let page = try Page(request, defaultLimit: 50)
+            let reports = try await api.read {
+                try await ReportStore(logger: api.logger).list(period: period, limit: page.fetchLimit, offset: page.offset, on: $0)
             }
-            let reports = try await api.read { try await ReportStore(logger: api.logger).list(period: period, limit: limit, on: $0) }
-            return try JSONResponse.make(reports.map(ReportBody.init))
+            return try page.respond(reports.map(ReportBody.init), request: request)
         }
         router.get("/v1/reports/:id") { request, context in
             _ = try await api.admin(context)

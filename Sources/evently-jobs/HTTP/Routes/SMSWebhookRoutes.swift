@@ -1,3 +1,4 @@
+import Queue
 import BookingCore
 import Foundation
 import HTTPTypes
@@ -56,15 +57,20 @@ struct SMSWebhookRoutes: Sendable {
         guard let rawStatus = ["MessageStatus", "status"].lazy.compactMap({ fields[$0] }).first else {
             throw APIError.badRequest("the callback has no status (MessageStatus or status)", field: "status")
         }
+        try InputLimits.checkText(messageID, field: "message_id", maxLength: InputLimits.providerFieldMaxLength)
+        try InputLimits.checkText(rawStatus, field: "status", maxLength: InputLimits.providerFieldMaxLength)
+        if let code = fields["ErrorCode"] {
+            try InputLimits.checkText(code, field: "ErrorCode", maxLength: InputLimits.providerFieldMaxLength)
+        }
         let status = rawStatus.lowercased()
         let now = Date()
         let store = NotificationStore(logger: context.logger)
         let updated: Bool
         if Self.deliveredStatuses.contains(status) {
-            updated = try await client.withConnection { try await store.markDelivered(providerMessageID: messageID, now: now, on: $0) }
+            updated = try await client.withOpenConnection { try await store.markDelivered(providerMessageID: messageID, now: now, on: $0) }
         } else if Self.failedStatuses.contains(status) {
             let reason = "provider reported \(status)" + (fields["ErrorCode"].map { " (error \($0))" } ?? "")
-            updated = try await client.withConnection {
+            updated = try await client.withOpenConnection {
                 try await store.markUndelivered(providerMessageID: messageID, error: reason, now: now, on: $0)
             }
         } else if Self.progressStatuses.contains(status) {
@@ -72,7 +78,7 @@ struct SMSWebhookRoutes: Sendable {
         } else {
             throw APIError.badRequest("unknown status '\(rawStatus)'", field: "status")
         }
-        if !updated, try await !client.withConnection({ try await store.knowsProviderMessage(messageID, on: $0) }) {
+        if !updated, try await !client.withOpenConnection({ try await store.knowsProviderMessage(messageID, on: $0) }) {
             // A report can outrun our own record of the send (the provider answered, the row is
             // not marked yet): a 404 makes the provider try again later instead of losing it.
             throw APIError(.notFound, "unknown_message", "no notification has provider message id '\(messageID)' (yet)")

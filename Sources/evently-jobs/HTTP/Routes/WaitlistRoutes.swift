@@ -21,6 +21,11 @@ struct WaitlistRoutes: Sendable {
             let eventID = try BookingAPI.uuid(context)
             let body = try await request.decodeStrict(JoinBody.self, context: context)
             try api.checkQuantity(body.quantity)
+            if let channels = body.channels {
+                guard InputLimits.channelCount.contains(channels.count), Set(channels).count == channels.count else {
+                    throw APIError.badRequest("'channels' must name 1 to 4 different channels", field: "channels")
+                }
+            }
             let channels = try (body.channels ?? NotificationChannel.waitlistDefault.map(\.rawValue)).map { name in
                 guard let channel = NotificationChannel(rawValue: name) else {
                     throw APIError.badRequest("'channels' may hold email, sms, push and in_app", field: "channels")

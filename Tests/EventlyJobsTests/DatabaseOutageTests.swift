@@ -1,0 +1,223 @@
+import AsyncHTTPClient
+import EventlyTestSupport
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Queue
+import Synchronization
+import Testing
+
+/// The real daemon against a database that goes away under it: a private cluster (not the
+/// shared test cluster, which other suites use meanwhile) restarted with
+/// `pg_ctl restart -m immediate` while clients book over HTTP.
+@Suite(.serialized) struct DatabaseOutageTests {
+    let logger = TestDatabase.logger
+
+    /// Runs `pg_ctl` on `cluster` as the user that owns its files.
+    func pgCtl(_ cluster: EmbeddedPostgres, _ arguments: [String]) throws -> (status: Int32, output: String) {
+        let candidates = ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/pg_ctl" })
+            + ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted().reversed()
+                .map { "/usr/lib/postgresql/\($0)/bin/pg_ctl" }
+        let pgCtl = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "pg_ctl not found")
+        let command = [pgCtl] + arguments + ["-D", cluster.dataDirectory.path]
+        return try ChildProcess.run(geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func restartUnderBookingLoadAnswersOnly201Or503AndSigtermStillStops() async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let cluster = EmbeddedPostgres(directory: directory.appendingPathComponent("pg"), settings: ["fsync": "off"], logger: logger)
+        _ = try cluster.start()
+        defer {
+            try? cluster.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
+        let config = directory.appendingPathComponent("jobs.conf").path
+        try """
+            [database]
+            url = "postgres://\(cluster.username)@localhost/postgres?host=\(cluster.socketDirectory.path)"
+            pool_size = 8
+            [http]
+            port = 0
+            rate_limit_per_user = 0
+            rate_limit_per_ip = 0
+            [auth]
+            jwt_secret = "\(TokenFactory.secret)"
+            [queue]
+            lease = 2s
+            rescue_interval = 300ms
+            poll_interval = 200ms
+            shutdown_timeout = 3s
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+        var port = 0
+        try await eventually(timeout: .seconds(60), "the HTTP intake listens") {
+            port = daemon.output.split(separator: "\n").first { $0.contains("HTTP intake listening on") }
+                .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) } ?? 0
+            return port != 0
+        }
+        let base = "http://127.0.0.1:\(port)"
+        func send(_ method: HTTPMethod, _ path: String, token: String? = nil, json: String? = nil,
+                  timeout: Duration = .seconds(10)) async throws -> (status: Int, body: String) {
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+            if method == .POST { request.headers.add(name: "Idempotency-Key", value: UUID().uuidString) }
+            if let json {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: json))
+            }
+            let response = try await TestHTTP.client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+            let body = try await response.body.collect(upTo: 1 << 20)
+            return (Int(response.status.code), String(buffer: body))
+        }
+
+        let admin = try await TokenFactory.token(role: "admin")
+        let created = try await send(.POST, "/v1/events", token: admin, json: """
+            {"name": "Outage", "venue": "Hall", "starts_at": "2030-06-01T19:00:00Z", "capacity": 100000, "price": "10.00"}
+            """)
+        #expect(created.status == 201, "\(created.body)")
+        let eventID = try #require((try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])?["id"] as? String)
+
+        // Eight clients book one seat at a time until told to stop.
+        let state = OutageLoad()
+        let tokens = try await withThrowingTaskGroup(of: String.self) { group in
+            for _ in 0..<8 { group.addTask { try await TokenFactory.token() } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let load = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for token in tokens {
+                    group.addTask {
+                        while !state.stop.load(ordering: .relaxed) {
+                            do {
+                                let reply = try await send(.POST, "/v1/bookings", token: token,
+                                                           json: #"{"event_id": "\#(eventID)", "quantity": 1}"#)
+                                let id = (try? JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any])?["id"] as? String
+                                state.tally.withLock {
+                                    $0.statuses[reply.status, default: 0] += 1
+                                    if reply.status == 201, let id { $0.booked.append(id) }
+                                }
+                                if reply.status == 400 { state.tally.withLock { $0.unanswered.append("400: \(reply.body)") } }
+                                if reply.status >= 500 { try? await Task.sleep(for: .milliseconds(100)) }
+                            } catch {
+                                state.tally.withLock { $0.unanswered.append("\(error)") }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        try await Task.sleep(for: .seconds(1))
+        let restart = try pgCtl(cluster, ["restart", "-m", "immediate", "-w", "-t", "60"])
+        #expect(restart.status == 0, "\(restart.output)")
+        let restarted = ContinuousClock.now
+        // Ready again within 10 s of the server's return.
+        try await eventually(timeout: .seconds(10), "/readyz answers 200 after the restart") {
+            (try? await send(.GET, "/readyz", timeout: .seconds(2)).status) == 200
+        }
+        print("ready \(ContinuousClock.now - restarted) after the restart")
+        try await Task.sleep(for: .seconds(2))
+        state.stop.store(true, ordering: .relaxed)
+        await load.value
+
+        let result = state.tally.withLock { $0 }
+        print("statuses during the restart: \(result.statuses.sorted { $0.key < $1.key })")
+        #expect(result.unanswered.isEmpty, "requests without an answer within 10 s: \(result.unanswered.prefix(5))")
+        #expect(Set(result.statuses.keys).isSubset(of: [201, 503]), "\(result.statuses)")
+        #expect((result.statuses[201] ?? 0) > 0)
+
+        // Nothing lost: every 201 is a booking, and the seats balance.
+        try await TestDatabase.withClient(configuration: cluster.clientConfiguration(database: "postgres")) { client in
+            let rows = try await client.query("""
+                SELECT count(*)::bigint FROM evently.bookings WHERE id = ANY(\(result.booked.compactMap(UUID.init(uuidString:)))::uuid[])
+                """, logger: logger)
+            var present = 0
+            for try await count in rows.decode(Int.self) { present = count }
+            #expect(present == result.booked.count)
+            let balance = try await client.query("""
+                SELECT e.total_capacity - e.available_seats,
+                       (SELECT coalesce(sum(quantity), 0)::int FROM evently.bookings b WHERE b.event_id = e.id AND b.status = 'confirmed')
+                FROM evently.events e WHERE e.id = \(UUID(uuidString: eventID))
+                """, logger: logger)
+            for try await (taken, booked) in balance.decode((Int, Int).self) {
+                #expect(taken == booked, "seats taken \(taken), seats in confirmed bookings \(booked)")
+            }
+        }
+
+        let stopping = ContinuousClock.now
+        daemon.signal(SIGTERM)
+        let exit = await daemon.waitForExit(timeout: .seconds(8))
+        let notable = daemon.output.split(separator: "\n").filter { !$0.contains("notification skipped") }.suffix(40)
+        #expect(exit == 0, "exit \(String(describing: exit)) \(ContinuousClock.now - stopping) after SIGTERM; output:\n\(notable.joined(separator: "\n"))")
+    }
+
+    /// SIGTERM while PostgreSQL is down, with jobs that finished and could not report: the
+    /// daemon still exits, within the shutdown timeout plus the completer's give-up time, and
+    /// says what it could not write.
+    @Test(.timeLimit(.minutes(2)))
+    func sigtermWhileTheDatabaseIsDownStillStopsAndSaysWhatWasNotWritten() async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let cluster = EmbeddedPostgres(directory: directory.appendingPathComponent("pg"), settings: ["fsync": "off"], logger: logger)
+        _ = try cluster.start()
+        defer {
+            _ = try? pgCtl(cluster, ["stop", "-m", "immediate"])
+            try? FileManager.default.removeItem(at: directory)
+        }
+        let config = directory.appendingPathComponent("jobs.conf").path
+        try """
+            [database]
+            url = "postgres://\(cluster.username)@localhost/postgres?host=\(cluster.socketDirectory.path)"
+            pool_size = 4
+            [http]
+            enabled = false
+            [log]
+            level = "debug"
+            [queue]
+            lease = 2s
+            poll_interval = 200ms
+            shutdown_timeout = 2s
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+        try await TestDatabase.withClient(configuration: cluster.clientConfiguration(database: "postgres")) { client in
+            try await eventually(timeout: .seconds(60), "the daemon migrated the database") {
+                (try? await client.query("SELECT 1 FROM evently_jobs.daemons", logger: logger)) != nil
+            }
+            try await JobClient(client: client, logger: logger)
+                .enqueue((0..<5).map { _ in try NewJob(DiagnosticWorkers.Sleep.Payload(ms: 1_000)) })
+            try await eventually("5 jobs run") {
+                let rows = try await client.query("SELECT count(*)::int FROM evently_jobs.jobs WHERE state = 'running'", logger: logger)
+                for try await count in rows.decode(Int.self) { return count == 5 }
+                return false
+            }
+        }
+        let stopped = try pgCtl(cluster, ["stop", "-m", "immediate", "-w"])
+        #expect(stopped.status == 0, "\(stopped.output)")
+        try await Task.sleep(for: .milliseconds(1_500))   // the jobs finish; their outcomes cannot be written
+        let terminated = ContinuousClock.now
+        daemon.signal(SIGTERM)
+        // shutdown_timeout 2 s + the completer's 10 s give-up + margin
+        let exit = await daemon.waitForExit(timeout: .seconds(17))
+        let notable = daemon.output.split(separator: "\n").filter { !$0.contains("Connection creation failed") && !$0.contains("LISTEN connection lost") && !$0.contains("maintenance failed") }.suffix(40)
+        #expect(exit != nil, "still running \(ContinuousClock.now - terminated) after SIGTERM:\n\(notable.joined(separator: "\n"))")
+        #expect(daemon.output.contains("unwritten") || daemon.output.contains("gave up writing"),
+                "it says what it could not write:\n\(notable.joined(separator: "\n"))")
+        print("exit \(String(describing: exit)) \(ContinuousClock.now - terminated) after SIGTERM")
+    }
+}
+
+/// What the booking clients saw while the database restarted.
+private final class OutageLoad: Sendable {
+    struct Tally: Sendable {
+        var statuses: [Int: Int] = [:]
+        var unanswered: [String] = []
+        var booked: [String] = []
+    }
+
+    let tally = Mutex(Tally())
+    let stop = Atomic<Bool>(false)
+}

@@ -167,11 +167,21 @@ public final class JobDaemon: Service, Sendable {
         if !queues.isEmpty { logger.notice("rescued \(queues.count) job(s) whose lease had expired") }
     }
 
+    /// The depth gauges of this daemon's queues. Jobs in any other queue (anyone can enqueue to
+    /// any name) are summed under the label `other`, so that label values stay bounded.
     func recordDepth() async throws {
         let status = try await JobClient(client: client, logger: logger).status()
+        var depths: [String: [JobState: Int]] = [:]
+        for queue in configuration.queues.keys { depths[queue] = [:] }
         for queue in status {
+            let label = configuration.queues[queue.queue] == nil ? QueueMetrics.otherQueues : queue.queue
             for state in JobState.unfinished {
-                metrics.recordDepth(queue: queue.queue, state: state, count: queue.counts[state] ?? 0)
+                depths[label, default: [:]][state, default: 0] += queue.counts[state] ?? 0
+            }
+        }
+        for (queue, counts) in depths {
+            for state in JobState.unfinished {
+                metrics.recordDepth(queue: queue, state: state, count: counts[state] ?? 0)
             }
         }
     }

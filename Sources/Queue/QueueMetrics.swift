@@ -1,8 +1,12 @@
 import Metrics
 import Synchronization
 
-/// The queue's metrics through swift-metrics; handles are made once per label set.
+/// The queue's metrics through swift-metrics; handles are made once per label set. Label
+/// values are bounded: kinds are those this daemon has workers for (it claims no others), and
+/// queues it does not work are folded into ``otherQueues``.
 final class QueueMetrics: Sendable {
+    static let otherQueues = "other"
+
     private let finished = Mutex<[String: (Counter, Timer)]>([:])
     private let claimTimer = Timer(label: "evently_jobs_claim_duration_seconds")
     private let claimedCounter = Counter(label: "evently_jobs_claimed_total")

@@ -194,7 +194,9 @@ import Glibc
 
             let start = ContinuousClock.now
             #expect(try await intake.get("/healthz").status == 200)
-            #expect(ContinuousClock.now - start < .seconds(2), "others are served while 1,001 connections idle")
+            // Blocked, it would wait for the idle timeout; 5 s leaves room for a machine busy with
+            // the other suites (2.5 s was seen under the full CI run).
+            #expect(ContinuousClock.now - start < .seconds(5), "others are served while 1,001 connections idle")
 
             // A body that trickles is cut off after request_timeout.
             let slowBody = try RawSocket.connect(port: intake.port)

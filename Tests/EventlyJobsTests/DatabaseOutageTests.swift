@@ -178,7 +178,7 @@ import Testing
             [log]
             level = "debug"
             [queue]
-            lease = 2s
+            lease = 60s
             poll_interval = 200ms
             shutdown_timeout = 2s
             """.write(toFile: config, atomically: true, encoding: .utf8)
@@ -188,7 +188,7 @@ import Testing
                 (try? await client.query("SELECT 1 FROM evently_jobs.daemons", logger: logger)) != nil
             }
             try await JobClient(client: client, logger: logger)
-                .enqueue((0..<5).map { _ in try NewJob(DiagnosticWorkers.Sleep.Payload(ms: 1_000)) })
+                .enqueue((0..<5).map { _ in try NewJob(DiagnosticWorkers.Sleep.Payload(ms: 4_000)) })
             try await eventually("5 jobs run") {
                 let rows = try await client.query("SELECT count(*)::int FROM evently_jobs.jobs WHERE state = 'running'", logger: logger)
                 for try await count in rows.decode(Int.self) { return count == 5 }
@@ -197,7 +197,8 @@ import Testing
         }
         let stopped = try pgCtl(cluster, ["stop", "-m", "immediate", "-w"])
         #expect(stopped.status == 0, "\(stopped.output)")
-        try await Task.sleep(for: .milliseconds(1_500))   // the jobs finish; their outcomes cannot be written
+        // The jobs finish (their lease, 60 s, outlasts the test); their outcomes cannot be written.
+        try await Task.sleep(for: .milliseconds(4_500))
         let terminated = ContinuousClock.now
         daemon.signal(SIGTERM)
         // shutdown_timeout 2 s + the completer's 10 s give-up + margin

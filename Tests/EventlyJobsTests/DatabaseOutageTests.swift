@@ -25,12 +25,22 @@ import Testing
         return try ChildProcess.run(geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
     }
 
-    @Test(.timeLimit(.minutes(3)))
-    func restartUnderBookingLoadAnswersOnly201Or503AndSigtermStillStops() async throws {
+    /// A cluster of the test's own in a fresh folder (remove both when done).
+    func startPrivateCluster() throws -> (directory: URL, cluster: EmbeddedPostgres) {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cluster = EmbeddedPostgres(directory: directory.appendingPathComponent("pg"), settings: ["fsync": "off"], logger: logger)
         _ = try cluster.start()
+        return (directory, cluster)
+    }
+
+    func url(of cluster: EmbeddedPostgres) -> String {
+        "postgres://\(cluster.username)@localhost/postgres?host=\(cluster.socketDirectory.path)"
+    }
+
+    @Test(.timeLimit(.minutes(3)))
+    func restartUnderBookingLoadAnswersOnly201Or503AndSigtermStillStops() async throws {
+        let (directory, cluster) = try startPrivateCluster()
         defer {
             try? cluster.stop()
             try? FileManager.default.removeItem(at: directory)
@@ -38,7 +48,7 @@ import Testing
         let config = directory.appendingPathComponent("jobs.conf").path
         try """
             [database]
-            url = "postgres://\(cluster.username)@localhost/postgres?host=\(cluster.socketDirectory.path)"
+            url = "\(url(of: cluster))"
             pool_size = 8
             [http]
             port = 0
@@ -160,10 +170,7 @@ import Testing
     /// says what it could not write.
     @Test(.timeLimit(.minutes(2)))
     func sigtermWhileTheDatabaseIsDownStillStopsAndSaysWhatWasNotWritten() async throws {
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let cluster = EmbeddedPostgres(directory: directory.appendingPathComponent("pg"), settings: ["fsync": "off"], logger: logger)
-        _ = try cluster.start()
+        let (directory, cluster) = try startPrivateCluster()
         defer {
             _ = try? pgCtl(cluster, ["stop", "-m", "immediate"])
             try? FileManager.default.removeItem(at: directory)
@@ -171,12 +178,10 @@ import Testing
         let config = directory.appendingPathComponent("jobs.conf").path
         try """
             [database]
-            url = "postgres://\(cluster.username)@localhost/postgres?host=\(cluster.socketDirectory.path)"
+            url = "\(url(of: cluster))"
             pool_size = 4
             [http]
             enabled = false
-            [log]
-            level = "debug"
             [queue]
             lease = 60s
             poll_interval = 200ms

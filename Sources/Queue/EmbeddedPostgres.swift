@@ -111,6 +111,12 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     /// Stops the server if this process started or adopted it; otherwise leaves it for its owner.
+    /// `start()` on a thread of its own (`initdb` and `pg_ctl` are waited for by blocking).
+    @discardableResult
+    public func start() async throws -> Bool {
+        try await onOwnThread { try self.start() as Bool }
+    }
+
     public func stop() throws {
         guard ownsServer.withLock({ owns in defer { owns = false }; return owns }) else { return }
         guard try isRunning() else { return }

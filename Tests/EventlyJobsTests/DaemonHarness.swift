@@ -21,7 +21,7 @@ struct DaemonHarness {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
         let cluster = EmbeddedPostgres(directory: directory, settings: ["fsync": "off"], logger: TestDatabase.logger)
-        try cluster.start()
+        try await cluster.start()
         defer { try? cluster.stop() }
 
         var config = try JobsConfig(file: ConfFile(path: directory.appendingPathComponent("jobs.conf").path, text: ""))

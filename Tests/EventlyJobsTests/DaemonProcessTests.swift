@@ -63,8 +63,8 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
     }
 
     /// A config file for a daemon on `database` of the shared test cluster.
-    func writeConfig(in directory: URL, database: String, shutdownTimeout: String = "5s", concurrency: Int = 20) throws -> String {
-        let cluster = try TestDatabase.cluster()
+    func writeConfig(in directory: URL, database: String, shutdownTimeout: String = "5s", concurrency: Int = 20) async throws -> String {
+        let cluster = try await TestDatabase.cluster()
         let path = directory.appendingPathComponent("jobs.conf").path
         try """
             [database]
@@ -101,7 +101,7 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
         let directory = try makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try await withMigratedDatabase { client, database in
-            let config = try writeConfig(in: directory, database: database, concurrency: 20)
+            let config = try await writeConfig(in: directory, database: database, concurrency: 20)
             let jobs = JobClient(client: client, logger: logger)
             try await jobs.enqueue((0..<40).map { _ in try! NewJob(DiagnosticWorkers.Sleep.Payload(ms: 1_500)) })
 
@@ -131,7 +131,7 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
         let directory = try makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try await withMigratedDatabase { client, database in
-            let config = try writeConfig(in: directory, database: database, shutdownTimeout: "500ms", concurrency: 10)
+            let config = try await writeConfig(in: directory, database: database, shutdownTimeout: "500ms", concurrency: 10)
             let jobs = JobClient(client: client, logger: logger)
             try await jobs.enqueue((0..<10).map { _ in try! NewJob(DiagnosticWorkers.Sleep.Payload(ms: 30_000)) })
             let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
@@ -150,7 +150,7 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
         let directory = try makeDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         try await withMigratedDatabase { client, database in
-            let config = try writeConfig(in: directory, database: database, shutdownTimeout: "10s", concurrency: 10)
+            let config = try await writeConfig(in: directory, database: database, shutdownTimeout: "10s", concurrency: 10)
             let jobs = JobClient(client: client, logger: logger)
             try await jobs.enqueue((0..<10).map { _ in try! NewJob(DiagnosticWorkers.Sleep.Payload(ms: 3_000)) })
             let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)

@@ -16,21 +16,21 @@ import Testing
     let logger = TestDatabase.logger
 
     /// Runs `pg_ctl` on `cluster` as the user that owns its files.
-    func pgCtl(_ cluster: EmbeddedPostgres, _ arguments: [String]) throws -> (status: Int32, output: String) {
+    func pgCtl(_ cluster: EmbeddedPostgres, _ arguments: [String]) async throws -> (status: Int32, output: String) {
         let candidates = ((ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map { "\($0)/pg_ctl" })
             + ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []).sorted().reversed()
                 .map { "/usr/lib/postgresql/\($0)/bin/pg_ctl" }
         let pgCtl = try #require(candidates.first { FileManager.default.isExecutableFile(atPath: $0) }, "pg_ctl not found")
         let command = [pgCtl] + arguments + ["-D", cluster.dataDirectory.path]
-        return try ChildProcess.run(geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
+        return try await ChildProcess.run(geteuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] + command : command)
     }
 
     /// A cluster of the test's own in a fresh folder (remove both when done).
-    func startPrivateCluster() throws -> (directory: URL, cluster: EmbeddedPostgres) {
+    func startPrivateCluster() async throws -> (directory: URL, cluster: EmbeddedPostgres) {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let cluster = EmbeddedPostgres(directory: directory.appendingPathComponent("pg"), settings: ["fsync": "off"], logger: logger)
-        _ = try cluster.start()
+        try await cluster.start()
         return (directory, cluster)
     }
 
@@ -40,7 +40,7 @@ import Testing
 
     @Test(.timeLimit(.minutes(3)))
     func restartUnderBookingLoadAnswersOnly201Or503AndSigtermStillStops() async throws {
-        let (directory, cluster) = try startPrivateCluster()
+        let (directory, cluster) = try await startPrivateCluster()
         defer {
             try? cluster.stop()
             try? FileManager.default.removeItem(at: directory)
@@ -122,7 +122,7 @@ import Testing
             }
         }
         try await Task.sleep(for: .seconds(1))
-        let restart = try pgCtl(cluster, ["restart", "-m", "immediate", "-w", "-t", "60"])
+        let restart = try await pgCtl(cluster, ["restart", "-m", "immediate", "-w", "-t", "60"])
         #expect(restart.status == 0, "\(restart.output)")
         let restarted = ContinuousClock.now
         // Ready again within 10 s of the server's return.
@@ -170,9 +170,9 @@ import Testing
     /// says what it could not write.
     @Test(.timeLimit(.minutes(2)))
     func sigtermWhileTheDatabaseIsDownStillStopsAndSaysWhatWasNotWritten() async throws {
-        let (directory, cluster) = try startPrivateCluster()
+        let (directory, cluster) = try await startPrivateCluster()
         defer {
-            _ = try? pgCtl(cluster, ["stop", "-m", "immediate"])
+            try? cluster.stop()
             try? FileManager.default.removeItem(at: directory)
         }
         let config = directory.appendingPathComponent("jobs.conf").path
@@ -200,7 +200,7 @@ import Testing
                 return false
             }
         }
-        let stopped = try pgCtl(cluster, ["stop", "-m", "immediate", "-w"])
+        let stopped = try await pgCtl(cluster, ["stop", "-m", "immediate", "-w"])
         #expect(stopped.status == 0, "\(stopped.output)")
         // The jobs finish (their lease, 60 s, outlasts the test); their outcomes cannot be written.
         try await Task.sleep(for: .milliseconds(4_500))

@@ -30,7 +30,7 @@ import Testing
             #expect(down.status == 503)
             #expect(down.body.contains("database unreachable"))
 
-            try daemon.cluster.start()
+            try await daemon.cluster.start()
             var status = 0
             for _ in 0..<50 where status != 200 {
                 status = try await daemon.get("/readyz").status

@@ -191,8 +191,8 @@ import Glibc
             // 1,000 connections that never send a byte, and one that sends half a head.
             var idle: [Int32] = []
             defer { for socket in idle { close(socket) } }
-            for _ in 0..<1_000 { idle.append(try RawSocket.connect(port: intake.port)) }
-            let slowHead = try RawSocket.connect(port: intake.port)
+            for _ in 0..<1_000 { idle.append(try await RawSocket.connect(port: intake.port)) }
+            let slowHead = try await RawSocket.connect(port: intake.port)
             defer { close(slowHead) }
             RawSocket.send(slowHead, "GET /healthz HTTP/1.1\r\nHost: x\r\n")
 
@@ -203,22 +203,22 @@ import Glibc
             #expect(ContinuousClock.now - start < .seconds(5), "others are served while 1,001 connections idle")
 
             // A body that trickles is cut off after request_timeout.
-            let slowBody = try RawSocket.connect(port: intake.port)
+            let slowBody = try await RawSocket.connect(port: intake.port)
             defer { close(slowBody) }
             RawSocket.send(slowBody, "POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"kind\"")
-            let answer = RawSocket.readUntilClosed(slowBody, timeout: .seconds(10))
+            let answer = try await RawSocket.readUntilClosed(slowBody, timeout: .seconds(10))
             #expect(answer.closed, "the trickling body's connection is closed")
             // (On a loaded machine the idle timeout may cut it off first, without the 408.)
             #expect(answer.text.isEmpty || answer.text.contains(" 408 "), "\(answer.text)")
 
             // The server closes the idle ones by itself.
-            #expect(RawSocket.readUntilClosed(slowHead, timeout: .seconds(10)).closed, "a half-sent head is closed after idle_timeout")
-            #expect(RawSocket.readUntilClosed(idle[0], timeout: .seconds(10)).closed, "an idle connection is closed after idle_timeout")
+            #expect(try await RawSocket.readUntilClosed(slowHead, timeout: .seconds(10)).closed, "a half-sent head is closed after idle_timeout")
+            #expect(try await RawSocket.readUntilClosed(idle[0], timeout: .seconds(10)).closed, "an idle connection is closed after idle_timeout")
             // A fresh connection (the client's pooled one was idle long enough to be closed too).
-            let fresh = try RawSocket.connect(port: intake.port)
+            let fresh = try await RawSocket.connect(port: intake.port)
             defer { close(fresh) }
             RawSocket.send(fresh, "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            #expect(RawSocket.readUntilClosed(fresh, timeout: .seconds(10)).text.hasPrefix("HTTP/1.1 200"))
+            #expect(try await RawSocket.readUntilClosed(fresh, timeout: .seconds(10)).text.hasPrefix("HTTP/1.1 200"))
         }
     }
 
@@ -253,17 +253,17 @@ import Glibc
         let config = directory.appendingPathComponent("jobs.conf").path
         try "[auth]\njwt_secret = \"\(TokenFactory.secret)\"\n".write(toFile: config, atomically: true, encoding: .utf8)
         let sub = UUID().uuidString.lowercased()
-        let minted = try ChildProcess.run([DaemonProcess.executable, "token", "--config", config, "--sub", sub,
+        let minted = try await ChildProcess.run([DaemonProcess.executable, "token", "--config", config, "--sub", sub,
                                            "--role", "admin", "--email", "ann@example.org", "--ttl", "10m"])
         #expect(minted.status == 0, "\(minted.output)")
         let token = try #require(minted.output.split(separator: "\n").last.map(String.init))
         try await DaemonHarness.withTokens { (intake: DaemonHarness) async throws -> Void in
             #expect(try await intake.send("GET", "/v1/queues", token: token).status == 200)
         }
-        let bad = try ChildProcess.run([DaemonProcess.executable, "token", "--config", config, "--sub", sub, "--email", "a@b\r\nBcc: c@d"])
+        let bad = try await ChildProcess.run([DaemonProcess.executable, "token", "--config", config, "--sub", sub, "--email", "a@b\r\nBcc: c@d"])
         #expect(bad.status != 0)
         try "[auth]\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let unset = try ChildProcess.run([DaemonProcess.executable, "token", "--config", config, "--sub", sub])
+        let unset = try await ChildProcess.run([DaemonProcess.executable, "token", "--config", config, "--sub", sub])
         #expect(unset.status != 0)
         #expect(unset.output.contains("openssl rand -hex 32"), "\(unset.output)")
     }
@@ -273,8 +273,8 @@ import Glibc
 enum RawSocket {
     struct Failure: Error { var reason: String }
 
-    static func connect(port: Int) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    private static func blockingConnect(port: Int) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw Failure(reason: "socket: \(errno)") }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -294,8 +294,18 @@ enum RawSocket {
         _ = text.utf8CString.withUnsafeBufferPointer { Glibc.send(fd, $0.baseAddress, $0.count - 1, Int32(MSG_NOSIGNAL)) }
     }
 
-    /// Reads until the peer closes (`closed`) or `timeout` passes.
-    static func readUntilClosed(_ fd: Int32, timeout: Duration) -> (closed: Bool, text: String) {
+    /// Reads until the peer closes (`closed`) or `timeout` passes, on a thread of its own (a
+    /// blocking `recv` on the async pool would stall the server under test as well).
+    static func readUntilClosed(_ fd: Int32, timeout: Duration) async throws -> (closed: Bool, text: String) {
+        try await onOwnThread { blockingReadUntilClosed(fd, timeout: timeout) }
+    }
+
+    /// A connection on a thread of its own (a full accept queue makes `connect` wait).
+    static func connect(port: Int) async throws -> Int32 {
+        try await onOwnThread { try blockingConnect(port: port) }
+    }
+
+    private static func blockingReadUntilClosed(_ fd: Int32, timeout: Duration) -> (closed: Bool, text: String) {
         var received: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
         var wait = timeval(tv_sec: 0, tv_usec: 200_000)

@@ -12,7 +12,7 @@ import Testing
         let logger = TestDatabase.logger
 
         let first = EmbeddedPostgres(directory: directory, logger: logger)
-        #expect(try first.start() == true, "the first start creates the cluster")
+        #expect(try await first.start() == true, "the first start creates the cluster")
         #expect(try first.isRunning())
         try await Self.execute("CREATE TABLE kept (note text); INSERT INTO kept VALUES ('still here')", on: first)
         try first.stop()
@@ -20,13 +20,13 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: first.socketPath), "no server is left listening")
 
         let second = EmbeddedPostgres(directory: directory, logger: logger)
-        #expect(try second.start() == false, "the second start reuses the cluster")
+        #expect(try await second.start() == false, "the second start reuses the cluster")
         let note = try await Self.query("SELECT note FROM kept", on: second)
         #expect(note == "still here")
 
         // A second user of a running cluster neither restarts nor stops it.
         let guest = EmbeddedPostgres(directory: directory, logger: logger)
-        try guest.start()
+        try await guest.start()
         try second.stop()
         #expect(try !second.isRunning())
         try guest.stop()
@@ -39,7 +39,7 @@ import Testing
         let shallow = EmbeddedPostgres(directory: base.appendingPathComponent("a"), logger: TestDatabase.logger)
         let deep = EmbeddedPostgres(directory: base.appendingPathComponent(String(repeating: "d", count: 90)), logger: TestDatabase.logger)
         for cluster in [shallow, deep] {
-            try cluster.start()
+            try await cluster.start()
             defer { try? cluster.stop() }
             let serverUID = geteuid() == 0 ? getpwnam("postgres")!.pointee.pw_uid : geteuid()
             for folder in [cluster.socketDirectory.path, cluster.directory.path] {

@@ -19,8 +19,13 @@ public enum TestDatabase {
         return logger
     }
 
-    /// The shared cluster, started on first use.
-    public static func cluster() throws -> EmbeddedPostgres {
+    /// The shared cluster, started on first use. Waited for on a thread of its own: the first
+    /// start takes seconds, and every suite asks for it at once.
+    public static func cluster() async throws -> EmbeddedPostgres {
+        try await onOwnThread { try startedCluster() }
+    }
+
+    private static func startedCluster() throws -> EmbeddedPostgres {
         try shared.withLock { state in
             if let state { return try state.get() }
             let result = Result<EmbeddedPostgres, any Error> {
@@ -52,7 +57,7 @@ public enum TestDatabase {
 
     /// Creates an empty database and returns a client configuration for it.
     public static func makeDatabase(prefix: String = "test") async throws -> PostgresClient.Configuration {
-        let cluster = try cluster()
+        let cluster = try await cluster()
         let name = "\(prefix)_\(getpid())_\(counter.wrappingAdd(1, ordering: .relaxed).newValue)"
         let admin = try await PostgresConnection.connect(
             configuration: .init(unixSocketPath: cluster.socketPath, username: cluster.username, password: nil, database: "postgres"),

@@ -3,7 +3,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite struct AnalyticsQueriesTests {
+@Suite(.timeLimit(.minutes(5))) struct AnalyticsQueriesTests {
     @Test func figuresOverASmallFixedDataSet() async throws {
         try await BookingFixture.with { f in
             // f.now is 2030-03-17T17:46:40Z; the three days are 17, 18, 19 March (UTC).

@@ -7,7 +7,7 @@ import Queue
 import Synchronization
 import Testing
 
-@Suite struct BookingStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct BookingStoreTests {
     // MARK: Booking rules
 
     @Test func bookingFixesTheDynamicPriceAndYieldsAConfirmation() async throws {
@@ -131,7 +131,7 @@ import Testing
 /// between its statements long enough for 40 queued waiters to pass 2 s. That is the overload
 /// behaviour `lock_timeout` is there for (tested on its own in `lockTimeoutBoundsTheWait`), not
 /// what these tests are about: exact seat counts.
-@Suite(.serialized) struct BookingStoreConcurrencyTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct BookingStoreConcurrencyTests {
     static let hotEventLockTimeout = Duration.seconds(30)
 
     /// What one concurrent call ended with.

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 
 /// What a user is told about a delivery: stable words, never the technical error.
-@Suite struct DeliveryReportTests {
+@Suite(.timeLimit(.minutes(5))) struct DeliveryReportTests {
     static func row(_ type: NotificationChannel, _ status: NotificationStatus, error: String? = nil) -> UserNotification {
         UserNotification(id: UUID(), userID: UUID(), type: type, template: "booking_confirmed", content: [:], channels: [type],
                          status: status, eventID: nil, bookingID: nil, providerMessageID: nil, lastError: error,

@@ -3,7 +3,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite struct EventStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct EventStoreTests {
     @Test func creationValidatesAndRequiresAnAdmin() async throws {
         try await BookingFixture.with { f in
             let admin = try await f.user(.admin)

@@ -2,7 +2,7 @@ import BookingCore
 import Foundation
 import Testing
 
-@Suite struct FollowUpTests {
+@Suite(.timeLimit(.minutes(5))) struct FollowUpTests {
     @Test func followUpsRoundTripThroughJSON() throws {
         let followUps: [FollowUp] = [
             .notify(userID: UUID(), template: .waitlistOffer, eventID: UUID(), waitlistEntryID: UUID(), channels: [.sms, .inApp]),

@@ -2,7 +2,7 @@ import BookingCore
 import Foundation
 import Testing
 
-@Suite struct NotificationRendererTests {
+@Suite(.timeLimit(.minutes(5))) struct NotificationRendererTests {
     @Test(arguments: NotificationTemplate.allCases)
     func everyTemplateRendersTheEvent(_ template: NotificationTemplate) {
         let facts = NotificationFacts(eventName: "Jazz Night", venue: "Hall", startsAt: Date(timeIntervalSince1970: 0),

@@ -3,7 +3,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite struct NotificationStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct NotificationStoreTests {
     /// Reading an email or SMS row in the inbox must not stop its delivery (a `read` status
     /// used to make the sender skip it) nor undo a `delivered`.
     @Test func markingAnEmailRowReadKeepsItsDeliveryState() async throws {

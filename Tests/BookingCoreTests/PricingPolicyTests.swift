@@ -2,7 +2,7 @@ import BookingCore
 import Foundation
 import Testing
 
-@Suite struct PricingPolicyTests {
+@Suite(.timeLimit(.minutes(5))) struct PricingPolicyTests {
     static func d(_ text: String) -> Decimal { Decimal(string: text)! }
 
     struct SeatCase: Sendable, CustomTestStringConvertible {

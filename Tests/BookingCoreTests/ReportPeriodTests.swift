@@ -2,7 +2,7 @@ import BookingCore
 import Foundation
 import Testing
 
-@Suite struct ReportPeriodTests {
+@Suite(.timeLimit(.minutes(5))) struct ReportPeriodTests {
     @Test(arguments: [
         (ReportPeriod.daily, "2030-03-17T17:46:40Z", "2030-03-17T00:00:00Z", "2030-03-16T00:00:00Z"),
         (.daily, "2030-03-17T00:00:00Z", "2030-03-17T00:00:00Z", "2030-03-16T00:00:00Z"),

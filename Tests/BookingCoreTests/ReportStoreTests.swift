@@ -4,7 +4,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite struct ReportStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct ReportStoreTests {
     @Test func figuresFollowTheirDefinitions() async throws {
         try await BookingFixture.with { f in
             let day = ReportFixture.Day(f)

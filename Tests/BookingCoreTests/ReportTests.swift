@@ -5,7 +5,7 @@ import PostgresNIO
 import Testing
 
 /// `Report`'s CSV form (`Report+CSV`).
-@Suite struct ReportTests {
+@Suite(.timeLimit(.minutes(5))) struct ReportTests {
     @Test func csvQuotesAndParses() async throws {
         try await BookingFixture.with { f in
             let day = ReportFixture.Day(f)

@@ -3,7 +3,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite struct UserStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct UserStoreTests {
     @Test func upsertFollowsTheClaimsAndBumpsTheVersionOnlyOnChange() async throws {
         try await BookingFixture.with { f in
             let id = UUID()

@@ -1,7 +1,7 @@
 import BookingCore
 import Testing
 
-@Suite struct WaitlistPromotionTests {
+@Suite(.timeLimit(.minutes(5))) struct WaitlistPromotionTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var quantities: [Int]
         var free: Int

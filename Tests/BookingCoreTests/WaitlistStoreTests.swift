@@ -3,7 +3,7 @@ import Foundation
 import PostgresNIO
 import Testing
 
-@Suite struct WaitlistStoreTests {
+@Suite(.timeLimit(.minutes(5))) struct WaitlistStoreTests {
     /// An event of `capacity` seats, sold out to one holder whose booking is returned.
     static func fullEvent(_ f: BookingFixture, capacity: Int, mode: WaitlistMode = .offer,
                           split: [Int]? = nil) async throws -> (Event, [Booking]) {

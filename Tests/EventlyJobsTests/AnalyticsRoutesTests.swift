@@ -4,7 +4,7 @@ import Testing
 @testable import evently_jobs
 
 /// `/v1/analytics` over real HTTP.
-@Suite(.serialized) struct AnalyticsRoutesTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct AnalyticsRoutesTests {
     @Test func analyticsAreForAdminsAndReflectBookings() async throws {
         try await DaemonHarness.with(configure: { $0.intake.jwtSecret = TokenFactory.secret }) { intake in
             let admin = try await TokenFactory.token(role: "admin")

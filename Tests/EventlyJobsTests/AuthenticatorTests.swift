@@ -5,7 +5,7 @@ import Testing
 @testable import evently_jobs
 
 /// Bearer tokens and roles at the intake.
-@Suite(.serialized) struct AuthenticatorTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct AuthenticatorTests {
     @Test func tokensAndRolesGateTheOperatorRoutes() async throws {
         try await DaemonHarness.withTokens { intake in
             #expect(try await intake.send("GET", "/v1/queues").status == 401)

@@ -4,7 +4,7 @@ import Testing
 @testable import evently_jobs
 
 /// The booking routes over real HTTP against the real database.
-@Suite(.serialized) struct BookingRoutesTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct BookingRoutesTests {
     func withIntake<T: Sendable>(_ body: (DaemonHarness) async throws -> T) async throws -> T {
         try await DaemonHarness.with(configure: { config in
             config.intake.jwtSecret = TokenFactory.secret

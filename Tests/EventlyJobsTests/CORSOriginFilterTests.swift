@@ -4,7 +4,7 @@ import Testing
 @testable import evently_jobs
 
 /// Cross-origin requests: only configured origins, and none unless configured.
-@Suite(.serialized) struct CORSOriginFilterTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct CORSOriginFilterTests {
     @Test func corsAllowsOnlyConfiguredOrigins() async throws {
         try await DaemonHarness.with(configure: { $0.intake.corsOrigins = ["https://app.evently.example"] }) { intake in
             let allowed = try await intake.send("GET", "/healthz", headers: ["Origin": "https://app.evently.example"])

@@ -53,7 +53,7 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
     throw CancellationError()
 }
 
-@Suite(.serialized) struct DaemonProcessTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DaemonProcessTests {
     let logger = TestDatabase.logger
 
     func makeDirectory() throws -> URL {
@@ -124,6 +124,53 @@ func eventually(timeout: Duration = .seconds(30), _ what: String, _ condition: (
                 """) == 20, "the 20 jobs the killed daemon held were rescued once each")
             second.signal(SIGTERM)
             #expect(await second.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(second.output)")
+        }
+    }
+
+    /// Ten daemons in a row killed with SIGKILL in the middle of a drain, each while it runs
+    /// jobs: every job completes exactly once in the table, nothing is discarded, and the extra
+    /// attempts are bounded by what the killed daemons held.
+    @Test(.timeLimit(.minutes(4)))
+    func tenSigkillsInARowDuringADrainLoseNothing() async throws {
+        let directory = try makeDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try await withMigratedDatabase { client, database in
+            let config = try await writeConfig(in: directory, database: database, concurrency: 20)
+            let jobs = JobClient(client: client, logger: logger)
+            let total = 1_500
+            try await jobs.enqueue((0..<total).map { _ in try! NewJob(DiagnosticWorkers.Sleep.Payload(ms: 150)) })
+
+            var kills = 0
+            var completedBeforeEachKill: [Int] = []
+            while kills < 10 {
+                let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+                let before = try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'completed'")
+                // Killed while it works: some jobs running, some finished since it started.
+                try await eventually(timeout: .seconds(30), "daemon \(kills + 1) runs jobs") {
+                    let running = try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'running'")
+                    let completed = try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'completed'")
+                    return running > 0 && completed > before
+                }
+                try await Task.sleep(for: .milliseconds(Int.random(in: 100...600)))
+                daemon.signal(SIGKILL)
+                #expect(await daemon.waitForExit(timeout: .seconds(5)) == 128 + SIGKILL)
+                kills += 1
+                completedBeforeEachKill.append(try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'completed'"))
+            }
+            #expect(completedBeforeEachKill.last ?? total < total, "the kills happened during the drain: \(completedBeforeEachKill)")
+
+            let last = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+            try await eventually(timeout: .seconds(90), "every job completes") {
+                try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'completed'") == total
+            }
+            #expect(try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs") == total, "nothing lost, nothing duplicated")
+            #expect(try await count(client, "SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state <> 'completed'") == 0)
+            // Each kill left at most the 20 jobs it was running to be rescued.
+            let extraAttempts = try await count(client, "SELECT coalesce(sum(attempt - 1), 0)::bigint FROM evently_jobs.jobs")
+            #expect(extraAttempts <= 10 * 20, "extra attempts: \(extraAttempts)")
+            #expect(try await count(client, "SELECT max(attempt)::bigint FROM evently_jobs.jobs") <= 11)
+            last.signal(SIGTERM)
+            #expect(await last.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(last.output)")
         }
     }
 

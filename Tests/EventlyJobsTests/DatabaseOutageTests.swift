@@ -12,7 +12,7 @@ import Testing
 /// The real daemon against a database that goes away under it: a private cluster (not the
 /// shared test cluster, which other suites use meanwhile) restarted with
 /// `pg_ctl restart -m immediate` while clients book over HTTP.
-@Suite(.serialized) struct DatabaseOutageTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct DatabaseOutageTests {
     let logger = TestDatabase.logger
 
     /// Runs `pg_ctl` on `cluster` as the user that owns its files.

@@ -5,7 +5,7 @@ import Testing
 @testable import evently_jobs
 
 /// `/healthz`, `/readyz` and `/metrics`.
-@Suite(.serialized) struct HealthRoutesTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct HealthRoutesTests {
     @Test func healthAndMetricsAnswer() async throws {
         try await DaemonHarness.with { daemon in
             let health = try await daemon.get("/healthz")

@@ -13,7 +13,7 @@ import Glibc
 /// Issue 12, part B: what a hostile client tries, over real HTTP. One test per class: scopes,
 /// identity claims, abuse (rate limits before auth, proxies, IPv6, slow and idle connections),
 /// the cached readiness check, and the token command.
-@Suite(.serialized) struct HostileClientTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct HostileClientTests {
     // MARK: Scopes
 
     @Test func internalKindsCannotBeEnqueuedAndNoticesShowOnlyTheirUsersBookings() async throws {

@@ -9,7 +9,7 @@ import Workers
 /// Issue 12, part A, over real HTTP: bounds on every input (a 4xx naming the field, nothing
 /// written), the domain rules (no cancelling once an event started, `If-Match: *`, ended events
 /// completed by a job), and cursor paging of lists.
-@Suite(.serialized) struct InputBoundsTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct InputBoundsTests {
     func withIntake<T: Sendable>(_ body: (DaemonHarness) async throws -> T) async throws -> T {
         try await DaemonHarness.withTokens({ config in
             config.intake.rateLimitPerUser = 0

@@ -5,7 +5,7 @@ import Testing
 @testable import evently_jobs
 
 /// Request ids: made when missing, echoed when sent.
-@Suite(.serialized) struct IntakeMiddlewareTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct IntakeMiddlewareTests {
     @Test func requestIDsAreReturnedAndEchoed() async throws {
         try await DaemonHarness.withTokens { intake in
             let plain = try await intake.send("GET", "/healthz")

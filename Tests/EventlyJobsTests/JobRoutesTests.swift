@@ -5,7 +5,7 @@ import Testing
 @testable import evently_jobs
 
 /// `/v1/jobs` over real HTTP.
-@Suite(.serialized) struct JobRoutesTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct JobRoutesTests {
     @Test func enqueueOverHTTP() async throws {
         try await DaemonHarness.withTokens { intake in
             let admin = try await TokenFactory.token(role: "admin")

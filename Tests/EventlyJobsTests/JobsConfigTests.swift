@@ -7,7 +7,7 @@ import Testing
 import Workers
 @testable import evently_jobs
 
-@Suite struct JobsConfigTests {
+@Suite(.timeLimit(.minutes(5))) struct JobsConfigTests {
     func parse(_ text: String, environment: [String: String] = [:]) throws(ConfigError) -> JobsConfig {
         var config = try JobsConfig(file: ConfFile(path: "jobs.conf", text: text))
         try config.applyEnvironment(environment)
@@ -119,7 +119,7 @@ import Workers
     }
 }
 
-@Suite struct ScheduleConfigTests {
+@Suite(.timeLimit(.minutes(5))) struct ScheduleConfigTests {
     @Test func schedulesAreReadWithTheirPolicy() throws {
         let config = try JobsConfig(file: ConfFile(path: "jobs.conf", text: """
             [scheduler]

@@ -11,7 +11,7 @@ import Workers
 
 /// The whole path, as users and providers see it: requests to the intake, the daemon's jobs,
 /// a real SMTP server and a real HTTP receiver for the SMS provider.
-@Suite(.serialized) struct NotificationIntakeTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct NotificationIntakeTests {
     static let smsSecret = "sms-provider-shared-secret-0123456789"
 
     func withDelivery<T: Sendable>(smtp: SMTPTestServer, sms: HTTPTestReceiver? = nil, offerWindow: Duration? = nil,

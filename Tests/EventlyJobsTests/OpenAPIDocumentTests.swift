@@ -10,7 +10,7 @@ import Testing
 import Workers
 @testable import evently_jobs
 
-@Suite struct OpenAPIDocumentTests {
+@Suite(.timeLimit(.minutes(5))) struct OpenAPIDocumentTests {
     /// Every route the server has is documented, and every documented operation exists.
     @Test func documentMatchesTheRouter() async throws {
         let logger = Logger(label: "openapi-test")

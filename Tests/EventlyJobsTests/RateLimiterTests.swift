@@ -5,7 +5,7 @@ import Testing
 @testable import evently_jobs
 
 /// Per-user and per-address rate limits, over HTTP and on their own.
-@Suite(.serialized) struct RateLimiterTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct RateLimiterTests {
     @Test func rateLimitsAnswer429WithRetryAfter() async throws {
         try await DaemonHarness.withTokens({ $0.intake.rateLimitPerUser = 3 }) { (intake: DaemonHarness) async throws -> Void in
             let admin = try await TokenFactory.token(role: "admin")

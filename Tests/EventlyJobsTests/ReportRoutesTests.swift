@@ -7,7 +7,7 @@ import Testing
 @testable import evently_jobs
 
 /// `/v1/reports` over real HTTP against the daemon's database.
-@Suite(.serialized) struct ReportRoutesTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct ReportRoutesTests {
     /// Builds the hourly report containing `instant` the way `report.build` does, on the daemon's database.
     static func buildReport(_ intake: DaemonHarness, containing instant: Date) async throws -> UUID {
         try await TestDatabase.withClient(configuration: intake.cluster.clientConfiguration()) { client in

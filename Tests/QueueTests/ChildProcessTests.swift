@@ -6,7 +6,7 @@ import Testing
 import Glibc
 #endif
 
-@Suite struct ChildProcessTests {
+@Suite(.timeLimit(.minutes(5))) struct ChildProcessTests {
     @Test(.timeLimit(.minutes(1)))
     func runReportsStatusAndOutput() async throws {
         let result = try await ChildProcess.run(["sh", "-c", "echo hello; echo oops >&2; exit 3"])

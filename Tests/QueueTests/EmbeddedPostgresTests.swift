@@ -5,7 +5,7 @@ import PostgresNIO
 import Queue
 import Testing
 
-@Suite struct EmbeddedPostgresTests {
+@Suite(.timeLimit(.minutes(5))) struct EmbeddedPostgresTests {
     @Test func clusterIsCreatedReusedAndStopped() async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-embedded-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }

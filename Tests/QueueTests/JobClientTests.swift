@@ -6,7 +6,7 @@ import Queue
 import Synchronization
 import Testing
 
-@Suite struct JobClientTests {
+@Suite(.timeLimit(.minutes(5))) struct JobClientTests {
     let logger = TestDatabase.logger
 
     struct Boom: Error {}

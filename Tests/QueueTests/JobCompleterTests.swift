@@ -7,7 +7,7 @@ import Testing
 
 /// `JobCompleter`: attempts' outcomes are written back in batches, fenced by attempt, also while
 /// the daemon stops.
-@Suite struct JobCompleterTests {
+@Suite(.timeLimit(.minutes(5))) struct JobCompleterTests {
     let logger = TestDatabase.logger
 
     // MARK: Batching

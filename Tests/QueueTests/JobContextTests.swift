@@ -6,7 +6,7 @@ import Queue
 import Testing
 
 /// `JobContext.complete(on:)`: a worker's database work and its job's completion commit together.
-@Suite struct JobContextTests {
+@Suite(.timeLimit(.minutes(5))) struct JobContextTests {
     static let logger = TestDatabase.logger
 
     struct MarkPayload: JobPayload {

@@ -11,7 +11,7 @@ import Testing
 ///
 /// Serialized: the latency test measures time, and the drain test saturates the two cores;
 /// running them side by side would measure the machine, not the daemon.
-@Suite(.serialized) struct JobDaemonTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct JobDaemonTests {
     let logger = TestDatabase.logger
 
     // MARK: Waking up
@@ -296,6 +296,89 @@ import Testing
                 _ = try await JobClient(client: client, logger: logger).cancel(id: id)
             }
         }
+    }
+
+    /// A daemon cut off from the database by a network partition (a proxy that holds every byte
+    /// without closing anything) while a second daemon runs normally: the cut-off daemon stops
+    /// its jobs by its own clock before their leases end, the second rescues and finishes them,
+    /// no two runs of a job overlap, nothing is lost or discarded, and once the partition heals
+    /// the cut-off daemon's late writes change nothing.
+    @Test(.timeLimit(.minutes(2)))
+    func aDaemonCutOffByAPartitionStopsItsJobsAndAnotherFinishesThem() async throws {
+        var direct = try await TestDatabase.makeDatabase(prefix: "partition")
+        direct.options.maximumConnections = 10
+        let cluster = try await TestDatabase.cluster()
+        let proxy = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
+        var throughProxy = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: direct.username,
+                                                        password: direct.password, database: direct.database, tls: .disable)
+        throughProxy.options.maximumConnections = 6
+        throughProxy.options.connectTimeout = .seconds(2)
+        let runs = RunIntervals()
+        let registry = try QT.registry { try $0.register(IntervalWorker(runs: runs)) }
+        let lease = Duration.seconds(3)
+
+        try await TestDatabase.withClient(configuration: direct) { client in
+            try await SchemaMigrator(migrations: QueueSchema.migrations, logger: logger).migrate(client)
+            let jobs = JobClient(client: client, logger: logger)
+            var ids: [Int64] = []
+            for _ in 0..<6 {
+                ids.append(try await jobs.enqueue(IntervalPayload(ms: 60_000, laterMs: 500), options: EnqueueOptions(maxAttempts: 3)).id)
+            }
+            try await TestDatabase.withClient(configuration: throughProxy) { cutOffClient in
+                let cutOff = JobDaemon(
+                    client: cutOffClient, registry: registry,
+                    configuration: QT.configuration { $0.queues = ["default": 6]; $0.lease = lease },
+                    logger: logger,
+                    listenConnection: PostgresConnection.Configuration(sameServerAs: throughProxy, tls: .disable))
+                let healthy = QT.daemon(client, registry: registry, configuration: QT.configuration {
+                    $0.queues = ["default": 6]
+                    $0.lease = lease
+                    $0.rescueInterval = .milliseconds(500)
+                })
+                try await QT.withDaemon(cutOff) {
+                    try await QT.waitFor("the cut-off daemon to run all six") { ids.allSatisfy { runs.intervals(of: $0).count == 1 } }
+                    try await QT.withDaemon(healthy) {
+                        try await Task.sleep(for: .milliseconds(1_200))   // a renewal got through
+                        proxy.blackHole()
+                        let cutAt = Date()
+                        // No renewal can pass from here: each job's lease ends where it last stood.
+                        try await Task.sleep(for: .milliseconds(200))
+                        var leaseEnds: [Int64: Date] = [:]
+                        let rows = try await client.query(
+                            "SELECT id, lease_expires_at FROM evently_jobs.jobs WHERE id = ANY(\(ids))", logger: logger)
+                        for try await (id, end) in rows.decode((Int64, Date).self) { leaseEnds[id] = end }
+
+                        try await QT.waitUntil("SELECT count(*) = 6 FROM evently_jobs.jobs WHERE id = ANY(\(ids)) AND state = 'completed'",
+                                               on: client, timeout: .seconds(40), "the healthy daemon to rescue and finish all six")
+                        #expect(Date().timeIntervalSince(cutAt) < 3 * lease.timeInterval + 20)
+                        // Hold the partition for three leases in all, then heal it: the cut-off
+                        // daemon's held renewals and outcomes arrive late and must match nothing.
+                        let heldFor = Date().timeIntervalSince(cutAt)
+                        if heldFor < 3 * lease.timeInterval {
+                            try await Task.sleep(for: .milliseconds(Int((3 * lease.timeInterval - heldFor) * 1_000)))
+                        }
+                        proxy.heal()
+                        try await Task.sleep(for: lease)
+
+                        for id in ids {
+                            let intervals = runs.intervals(of: id)
+                            #expect(intervals.count == 2, "job \(id) ran \(intervals)")
+                            let first = try #require(intervals.first)
+                            let firstEnd = try #require(first.end, "job \(id)'s cut-off run was stopped")
+                            let leaseEnd = try #require(leaseEnds[id])
+                            #expect(firstEnd < leaseEnd, "job \(id): the cut-off run ended \(firstEnd), its lease ran to \(leaseEnd)")
+                            if intervals.count == 2 {
+                                #expect(intervals[1].start > firstEnd, "job \(id)'s runs overlap: \(intervals)")
+                            }
+                            let row = try await QT.row(id, on: client)
+                            #expect(row.state == "completed", "job \(id) stays completed after the partition heals")
+                        }
+                        #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs WHERE state = 'discarded'", on: client) == 0)
+                    }
+                }
+            }
+        }
+        await proxy.stop()
     }
 
     // MARK: Stopping

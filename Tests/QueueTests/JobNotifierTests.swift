@@ -5,7 +5,7 @@ import PostgresNIO
 import Queue
 import Testing
 
-@Suite struct JobNotifierTests {
+@Suite(.timeLimit(.minutes(5))) struct JobNotifierTests {
     /// The LISTEN connection is killed server-side; the daemon listens again by itself, and a
     /// job enqueued afterwards still starts at once (not at the next 30 s poll).
     /// The LISTEN connection is the daemon's own, not a pool lease.

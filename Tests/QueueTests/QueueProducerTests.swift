@@ -11,7 +11,7 @@ import Testing
 /// running jobs at shutdown.
 ///
 /// Serialized: the backoff, timeout and shutdown tests measure time.
-@Suite(.serialized) struct QueueProducerTests {
+@Suite(.serialized, .timeLimit(.minutes(5))) struct QueueProducerTests {
     let logger = TestDatabase.logger
 
     // MARK: Claiming

@@ -300,14 +300,16 @@ final class RunIntervals: Sendable {
 struct IntervalPayload: JobPayload {
     static let kind = "test.interval"
     var ms: Int
+    /// How long the second and later attempts sleep (`ms` when nil).
+    var laterMs: Int? = nil
 }
 
-/// Sleeps `ms`, recording each run's start and end.
+/// Sleeps `ms` (`laterMs` after the first attempt), recording each run's start and end.
 struct IntervalWorker: JobWorker {
     let runs: RunIntervals
     func work(_ payload: IntervalPayload, context: JobContext) async throws {
         runs.started(context.jobID)
         defer { runs.ended(context.jobID) }
-        try await Task.sleep(for: .milliseconds(payload.ms))
+        try await Task.sleep(for: .milliseconds(context.attempt > 1 ? payload.laterMs ?? payload.ms : payload.ms))
     }
 }

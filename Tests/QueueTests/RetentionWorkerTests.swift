@@ -6,7 +6,7 @@ import Queue
 import Testing
 
 /// `RetentionWorker`: the `queue.prune` job deletes finished jobs older than the retention.
-@Suite struct RetentionWorkerTests {
+@Suite(.timeLimit(.minutes(5))) struct RetentionWorkerTests {
     let logger = TestDatabase.logger
 
     // MARK: Pruning

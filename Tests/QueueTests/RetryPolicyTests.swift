@@ -1,7 +1,7 @@
 import Queue
 import Testing
 
-@Suite struct RetryPolicyTests {
+@Suite(.timeLimit(.minutes(5))) struct RetryPolicyTests {
     struct Case: Sendable, CustomTestStringConvertible {
         var policy: RetryPolicy
         var attempt: Int

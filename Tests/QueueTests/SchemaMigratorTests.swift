@@ -4,7 +4,7 @@ import PostgresNIO
 import Queue
 import Testing
 
-@Suite struct SchemaMigratorTests {
+@Suite(.timeLimit(.minutes(5))) struct SchemaMigratorTests {
     let logger = TestDatabase.logger
 
     func appliedRows(_ client: PostgresClient) async throws -> [String] {

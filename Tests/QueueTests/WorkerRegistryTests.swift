@@ -7,7 +7,7 @@ import Testing
 
 /// `WorkerRegistry`: a registered worker's arguments are decoded once, and arguments that do not
 /// decode are the job's fault.
-@Suite struct WorkerRegistryTests {
+@Suite(.timeLimit(.minutes(5))) struct WorkerRegistryTests {
     let logger = TestDatabase.logger
 
     // MARK: Arguments

@@ -2,7 +2,7 @@ import Foundation
 import Scheduler
 import Testing
 
-@Suite struct CronExpressionTests {
+@Suite(.timeLimit(.minutes(5))) struct CronExpressionTests {
     /// The fire times that follow `after`, in order. Expected instants were checked against a
     /// minute-by-minute reference written with Python's zoneinfo.
     struct FireCase: Sendable, CustomTestStringConvertible {

@@ -6,7 +6,7 @@ import Queue
 import Scheduler
 import Testing
 
-@Suite struct CronSchedulerTests {
+@Suite(.timeLimit(.minutes(5))) struct CronSchedulerTests {
     let logger = TestDatabase.logger
     static let migrations = QueueSchema.migrations + SchedulerSchema.migrations
     /// 2026-01-01T00:00:30Z: half a minute past a tick, as a daemon starting at a random moment.

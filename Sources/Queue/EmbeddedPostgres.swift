@@ -110,13 +110,13 @@ public final class EmbeddedPostgres: Sendable {
         return created
     }
 
-    /// Stops the server if this process started or adopted it; otherwise leaves it for its owner.
     /// `start()` on a thread of its own (`initdb` and `pg_ctl` are waited for by blocking).
     @discardableResult
     public func start() async throws -> Bool {
         try await onOwnThread { try self.start() as Bool }
     }
 
+    /// Stops the server if this process started or adopted it; otherwise leaves it for its owner.
     public func stop() throws {
         guard ownsServer.withLock({ owns in defer { owns = false }; return owns }) else { return }
         guard try isRunning() else { return }

@@ -381,6 +381,67 @@ import Testing
         await proxy.stop()
     }
 
+    /// PostgreSQL stops for three leases while a daemon runs long jobs; when it is back a second
+    /// daemon joins: each job's runs never overlap, the first daemon stopped its runs before
+    /// their leases ended, and every job completes.
+    @Test(.timeLimit(.minutes(2)))
+    func aStoppedDatabaseNeverLetsTwoRunsOfAJobOverlap() async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-stop-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cluster = EmbeddedPostgres(directory: directory, settings: ["fsync": "off"], logger: logger)
+        try await cluster.start()
+        defer { try? cluster.stop() }
+        var configuration = cluster.clientConfiguration()
+        configuration.options.connectTimeout = .seconds(1)
+        let runs = RunIntervals()
+        let registry = try QT.registry { try $0.register(IntervalWorker(runs: runs)) }
+        let lease = Duration.seconds(3)
+        let settings = QT.configuration {
+            $0.queues = ["default": 4]
+            $0.lease = lease
+            $0.rescueInterval = .milliseconds(500)
+        }
+
+        try await TestDatabase.withClient(configuration: configuration) { client in
+            try await SchemaMigrator(migrations: QueueSchema.migrations, logger: logger).migrate(client)
+            let jobs = JobClient(client: client, logger: logger)
+            var ids: [Int64] = []
+            for _ in 0..<4 {
+                ids.append(try await jobs.enqueue(IntervalPayload(ms: 60_000, laterMs: 300), options: EnqueueOptions(maxAttempts: 3)).id)
+            }
+            try await QT.withDaemon(QT.daemon(client, registry: registry, configuration: settings)) {
+                try await QT.waitFor("the first daemon to run all four") { ids.allSatisfy { runs.intervals(of: $0).count == 1 } }
+                try await Task.sleep(for: .milliseconds(1_200))   // a renewal got through
+                try await onOwnThread { try cluster.stop() }
+                let stoppedAt = ContinuousClock.now
+                // No renewal after this: every lease ends by now + lease at the latest.
+                let latestLeaseEnd = Date().addingTimeInterval(lease.timeInterval)
+                try await Task.sleep(until: stoppedAt + lease * 3)
+                try await cluster.start()
+
+                try await TestDatabase.withClient(configuration: configuration) { secondClient in
+                    try await QT.withDaemon(QT.daemon(secondClient, registry: registry, configuration: settings)) {
+                        try await QT.waitUntil(
+                            "SELECT count(*) = 4 FROM evently_jobs.jobs WHERE id = ANY(\(ids)) AND state = 'completed'",
+                            on: secondClient, timeout: .seconds(40), "every job to complete after the database returns")
+                    }
+                }
+                for id in ids {
+                    let intervals = runs.intervals(of: id)
+                    let first = try #require(intervals.first)
+                    let firstEnd = try #require(first.end, "job \(id)'s first run was stopped")
+                    #expect(firstEnd < latestLeaseEnd, "job \(id): first run ended \(firstEnd), its lease by \(latestLeaseEnd)")
+                    #expect(intervals.count == 2, "job \(id) ran \(intervals)")
+                    for (earlier, later) in zip(intervals, intervals.dropFirst()) {
+                        let earlierEnd = try #require(earlier.end)
+                        #expect(later.start > earlierEnd, "job \(id)'s runs overlap: \(intervals)")
+                    }
+                }
+                #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs WHERE state = 'discarded'", on: client) == 0)
+            }
+        }
+    }
+
     // MARK: Stopping
 
     /// Awaits `task`, giving up after `limit`; returns whether it finished.

@@ -82,11 +82,15 @@ public final class JobDaemon: Service, Sendable {
         completer.finish()
         await completion
         do {
-            try await withDeadline(.seconds(5)) { [client, configuration, logger] in
-                try await client.withOpenConnection {
-                    try await JobQueries.removeDaemon(name: configuration.workerName, on: $0, logger: logger)
+            // A task of its own: a daemon stopped by cancelling its task still leaves the live
+            // daemons at once, rather than showing as live until its entry expires.
+            try await Task { [client, configuration, logger] in
+                try await withDeadline(.seconds(5)) {
+                    try await client.withOpenConnection {
+                        try await JobQueries.removeDaemon(name: configuration.workerName, on: $0, logger: logger)
+                    }
                 }
-            }
+            }.value
         } catch {
             logger.warning("could not remove this daemon from the live daemons: \(readableDescription(of: error))")
         }

@@ -464,6 +464,26 @@ import Testing
         }
     }
 
+    /// A running daemon is listed with its queues and kinds; stopped (even by cancelling its
+    /// task), it leaves the list at once rather than when its entry expires (5 s or more).
+    @Test(.timeLimit(.minutes(1)))
+    func aDaemonIsListedWhileItRunsAndLeavesWhenStopped() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let jobs = JobClient(client: client, logger: logger)
+            let configuration = QT.configuration { $0.queues = ["default": 3] }
+            try await QT.withDaemon(QT.daemon(client, registry: try QT.registry(), configuration: configuration)) {
+                try await QT.waitUntil("SELECT count(*) = 1 FROM evently_jobs.daemons", on: client, "the heartbeat")
+                let listed = try await jobs.daemons()
+                #expect(listed.map(\.name) == [configuration.workerName])
+                #expect(listed.first?.queues == ["default": 3])
+                #expect(listed.first?.kinds.contains(DiagnosticWorkers.Sleep.Payload.kind) == true)
+                #expect(listed.first?.pid == Int(getpid()))
+            }
+            try await QT.waitUntil("SELECT count(*) = 0 FROM evently_jobs.daemons", on: client, timeout: .seconds(3),
+                                   "the stopped daemon to leave the list")
+        }
+    }
+
     @Test func cancellingTheDaemonWhileJobsRunStopsIt() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
             let daemon = QT.daemon(client, registry: try QT.registry(), configuration: QT.configuration())

@@ -7,7 +7,7 @@ extension JobClient {
     /// stays small however much history the table holds.
     public func status(recentWindow: Duration = .seconds(300)) async throws -> [QueueStatus] {
         let windowSeconds = Int(recentWindow.timeInterval)
-        return try await client.withOpenConnection { connection in
+        return try await withConnection { [logger] connection in
             var byQueue: [String: QueueStatus] = [:]
             func entry(_ queue: String) -> QueueStatus {
                 byQueue[queue] ?? QueueStatus(queue: queue, paused: false, counts: [:], oldestDueAgeSeconds: nil,
@@ -42,12 +42,12 @@ extension JobClient {
 
     /// The daemons whose heartbeat is current, oldest first.
     public func daemons() async throws -> [DaemonRecord] {
-        try await client.withOpenConnection { try await JobQueries.liveDaemons(on: $0, logger: logger) }
+        try await withConnection { [logger] in try await JobQueries.liveDaemons(on: $0, logger: logger) }
     }
 
     /// Jobs matching the filters, newest first.
     public func list(state: JobState? = nil, kind: String? = nil, queue: String? = nil, limit: Int = 50) async throws -> [JobRecord] {
-        try await client.withOpenConnection { connection in
+        try await withConnection { [logger] connection in
             try await JobQueries.records(state: state, kind: kind, queue: queue, limit: limit, on: connection, logger: logger)
         }
     }
@@ -55,7 +55,7 @@ extension JobClient {
     /// One job with its error history.
     /// - Throws: ``QueueError/jobNotFound(_:)``.
     public func job(id: Int64) async throws -> JobRecord {
-        try await client.withOpenConnection { connection in
+        try await withConnection { [logger] connection in
             guard let record = try await JobQueries.record(id: id, on: connection, logger: logger) else {
                 throw QueueError.jobNotFound(id)
             }
@@ -81,7 +81,7 @@ extension JobClient {
 
     /// Pauses or resumes claiming from `queue` on every daemon.
     public func setPaused(_ paused: Bool, queue: String) async throws {
-        try await client.withOpenConnection { connection in
+        try await withConnection { [logger] connection in
             try await JobQueries.setPaused(paused, queue: queue, on: connection, logger: logger)
             if !paused { try await JobQueries.notify(queues: [queue], on: connection, logger: logger) }
         }
@@ -90,8 +90,8 @@ extension JobClient {
     /// Runs `update` on a job locked in a transaction, if its state allows the action, and
     /// wakes its queue; returns the job as it is afterwards.
     private func change(id: Int64, action: String, allowedFrom: [JobState],
-                        _ update: @Sendable (PostgresConnection) async throws -> Void) async throws -> JobRecord {
-        try await client.withOpenConnection { connection in
+                        _ update: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws -> JobRecord {
+        try await withConnection { [logger] connection in
             try await connection.transaction(logger: logger) { connection in
                 guard let current = try await JobQueries.lockForChange(id: id, on: connection, logger: logger) else {
                     throw QueueError.jobNotFound(id)

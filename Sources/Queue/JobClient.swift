@@ -10,10 +10,20 @@ import PostgresNIO
 public struct JobClient: Sendable {
     public let client: PostgresClient
     public let logger: Logger
+    /// How long one operation may wait for the database before ``DeadlineExceeded``; nil waits
+    /// as long as it takes. The HTTP intake sets it (see
+    /// ``PostgresClient/withOpenConnection(within:_:)`` for what a late answer means).
+    public let deadline: Duration?
 
-    public init(client: PostgresClient, logger: Logger) {
+    public init(client: PostgresClient, logger: Logger, deadline: Duration? = nil) {
         self.client = client
         self.logger = logger
+        self.deadline = deadline
+    }
+
+    /// A connection for one operation, within ``deadline``.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await client.withOpenConnection(within: deadline, body)
     }
 
     // MARK: Enqueue
@@ -22,7 +32,7 @@ public struct JobClient: Sendable {
     @discardableResult
     public func enqueue(_ job: NewJob) async throws -> EnqueueResult {
         try Self.validate(job)
-        return try await client.withOpenConnection { connection in
+        return try await withConnection { [logger] connection in
             try await JobQueries.enqueue(job, on: connection, logger: logger)
         }
     }
@@ -38,7 +48,7 @@ public struct JobClient: Sendable {
     @discardableResult
     public func enqueue(_ jobs: [NewJob]) async throws -> [Int64] {
         for job in jobs { try Self.validate(job) }
-        return try await client.withOpenConnection { connection in
+        return try await withConnection { [logger] connection in
             try await connection.transaction(logger: logger) { connection in
                 try await Self.enqueue(jobs, on: connection, logger: logger)
             }

@@ -30,6 +30,23 @@ extension PostgresClient {
     }
 }
 
+extension PostgresClient {
+    /// ``withOpenConnection(isolation:_:)`` that gives up after `limit` (when given) with
+    /// ``DeadlineExceeded``, for callers that must answer in time (an HTTP request).
+    ///
+    /// Why: over a network that black-holes traffic, a query waits for an answer until TCP
+    /// gives up (minutes) and PostgresNIO cannot cancel it. The body is then abandoned, not
+    /// stopped: it may still complete when the network returns, so a caller must treat the
+    /// outcome as unknown (a booking's Idempotency-Key makes the retry safe).
+    public func withOpenConnection<Result: Sendable>(
+        within limit: Duration?,
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        guard let limit else { return try await withOpenConnection { try await body($0) } }
+        return try await withDeadline(limit) { try await self.withOpenConnection { try await body($0) } }
+    }
+}
+
 /// The database connection closed under us: the server restarted or is unreachable; try again.
 public struct ConnectionClosed: Error, CustomStringConvertible {
     public init() {}

@@ -15,8 +15,10 @@ import Testing
 struct DaemonHarness {
     let cluster: EmbeddedPostgres
     let port: Int
+    /// Between the daemon and its database when the harness was asked for one.
+    var proxy: FaultProxy? = nil
 
-    static func with<T: Sendable>(configure: (inout JobsConfig) -> Void = { _ in },
+    static func with<T: Sendable>(configure: (inout JobsConfig) -> Void = { _ in }, proxied: Bool = false,
                                   _ body: (DaemonHarness) async throws -> T) async throws -> T {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -28,6 +30,11 @@ struct DaemonHarness {
         config.http.port = 0
         configure(&config)
         var clientConfiguration = cluster.clientConfiguration()
+        let proxy = proxied ? try await FaultProxy.start(toUnixSocket: cluster.socketPath) : nil
+        if let proxy {
+            clientConfiguration = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: cluster.username,
+                                                               password: nil, database: "postgres", tls: .disable)
+        }
         clientConfiguration.options.connectTimeout = .seconds(1)
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var configured = Daemon(config: config, clientConfiguration: clientConfiguration,
@@ -39,10 +46,12 @@ struct DaemonHarness {
             var ports = portStream.makeAsyncIterator()
             guard let port = await ports.next() else { throw CancellationError() }
             let result: Result<T, any Error>
-            do { result = .success(try await body(DaemonHarness(cluster: cluster, port: port))) } catch { result = .failure(error) }
+            do { result = .success(try await body(DaemonHarness(cluster: cluster, port: port, proxy: proxy))) } catch { result = .failure(error) }
             // As on SIGTERM: the HTTP server closes its connections and the workers drain.
+            proxy?.heal()
             await daemon.shutdown.trigger()
             try await group.waitForAll()
+            await proxy?.stop()
             return try result.get()
         }
     }
@@ -93,11 +102,11 @@ extension DaemonHarness {
 
 extension DaemonHarness {
     /// A daemon that accepts tokens signed by ``TokenFactory``.
-    static func withTokens<T: Sendable>(_ configure: @escaping @Sendable (inout JobsConfig) -> Void = { _ in },
+    static func withTokens<T: Sendable>(_ configure: @escaping @Sendable (inout JobsConfig) -> Void = { _ in }, proxied: Bool = false,
                                       _ body: (DaemonHarness) async throws -> T) async throws -> T {
         try await DaemonHarness.with(configure: { config in
             config.intake.jwtSecret = TokenFactory.secret
             configure(&config)
-        }, body)
+        }, proxied: proxied, body)
     }
 }

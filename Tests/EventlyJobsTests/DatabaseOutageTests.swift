@@ -7,6 +7,7 @@ import NIOHTTP1
 import PostgresNIO
 import Queue
 import Synchronization
+@testable import evently_jobs
 import Testing
 
 /// The real daemon against a database that goes away under it: a private cluster (not the
@@ -168,6 +169,69 @@ import Testing
     /// SIGTERM while PostgreSQL is down, with jobs that finished and could not report: the
     /// daemon still exits, within the shutdown timeout plus the completer's give-up time, and
     /// says what it could not write.
+    /// The network between the daemon and PostgreSQL black-holes traffic (nothing closes; a
+    /// query would wait minutes for TCP to give up): every request is answered 503
+    /// `database_timeout` with Retry-After within `http.database_timeout`, and once the network
+    /// returns, a booking retried with its Idempotency-Key books once.
+    @Test(.timeLimit(.minutes(2)))
+    func aPartitionFromTheDatabaseAnswers503InTimeAndTheRetryBooksOnce() async throws {
+        try await DaemonHarness.withTokens({ $0.intake.databaseTimeout = .seconds(2) }, proxied: true) { intake in
+            let proxy = try #require(intake.proxy)
+            let admin = try await TokenFactory.token(role: "admin")
+            let user = try await TokenFactory.token()
+            let created = try await intake.send("POST", "/v1/events", token: admin, json: """
+                {"name": "Partition", "venue": "Hall", "starts_at": "2030-06-01T19:00:00Z", "capacity": 10, "price": "5.00"}
+                """)
+            let event = try #require(created.json["id"] as? String, "\(created.body)")
+            let bookBody = #"{"event_id": "\#(event)", "quantity": 2}"#
+            let warm = try await intake.send("POST", "/v1/bookings", token: user, json: #"{"event_id": "\#(event)", "quantity": 1}"#,
+                                             headers: ["Idempotency-Key": UUID().uuidString])
+            #expect(warm.status == 201, "\(warm.body)")
+
+            proxy.blackHole()
+            let key = UUID().uuidString
+            let requests: [(method: String, path: String, token: String, json: String?, headers: [String: String])] = [
+                ("POST", "/v1/bookings", user, bookBody, ["Idempotency-Key": key]),
+                ("GET", "/v1/events/\(event)", admin, nil, [:]),
+                ("GET", "/v1/bookings", user, nil, [:]),
+                ("POST", "/v1/jobs", admin, #"{"kind": "diag.noop", "args": {}}"#, [:]),
+                ("GET", "/v1/queues", admin, nil, [:]),
+                ("GET", "/v1/jobs/1", admin, nil, [:]),
+            ]
+            let replies = try await withThrowingTaskGroup(of: (String, HTTPReply, Duration).self) { group in
+                for request in requests {
+                    group.addTask {
+                        let start = ContinuousClock.now
+                        let reply = try await intake.send(request.method, request.path, token: request.token, json: request.json,
+                                                          headers: request.headers)
+                        return ("\(request.method) \(request.path)", reply, ContinuousClock.now - start)
+                    }
+                }
+                return try await group.reduce(into: [(String, HTTPReply, Duration)]()) { $0.append($1) }
+            }
+            for (request, reply, took) in replies {
+                #expect(reply.status == 503 && reply.errorCode == "database_timeout", "\(request): \(reply.status) \(reply.body)")
+                #expect(reply.headers["retry-after"] != nil, "\(request)")
+                #expect(took < .seconds(6), "\(request) answered after \(took)")
+            }
+            let ready = try await intake.get("/readyz")
+            #expect(ready.status == 503, "readiness during the partition: \(ready.body)")
+
+            proxy.heal()
+            var retried = HTTPReply(status: 0, headers: [:], body: "")
+            // The abandoned first try finishes once the network is back; until then the key is
+            // busy (409) or the database slow (503): both say retry.
+            for _ in 0..<40 {
+                retried = try await intake.send("POST", "/v1/bookings", token: user, json: bookBody, headers: ["Idempotency-Key": key])
+                guard retried.status == 503 || retried.errorCode == "idempotency_key_in_flight" else { break }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            #expect(retried.status == 201 || retried.status == 200, "\(retried.body)")
+            let shown = try await intake.send("GET", "/v1/events/\(event)", token: admin)
+            #expect(shown.json["available_seats"] as? Int == 10 - 1 - 2, "the retried booking took its seats once: \(shown.body)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(2)))
     func sigtermWhileTheDatabaseIsDownStillStopsAndSaysWhatWasNotWritten() async throws {
         let (directory, cluster) = try await startPrivateCluster()

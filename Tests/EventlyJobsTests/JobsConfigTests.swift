@@ -75,6 +75,7 @@ import Workers
         ("[auth]\njwt_secret = \"short\"", "jobs.conf:2: auth.jwt_secret: must be at least 32 bytes (the size of an HS256 key); make one with `openssl rand -hex 32`"),
         ("[http]\ntrusted_proxies = \"10.0.0.0/8, lb.internal\"", "jobs.conf:2: http.trusted_proxies: \"lb.internal\" is not an address or CIDR range (e.g. 10.0.0.0/8, 2001:db8::/32)"),
         ("[http]\nidle_timeout = 0s", "jobs.conf:2: http.idle_timeout: must be longer than 0s"),
+        ("[http]\ndatabase_timeout = 10ms", "jobs.conf:2: http.database_timeout: must be between 100ms and 5m"),
         ("[auth]\nleeway = 1h", "jobs.conf:2: auth.leeway: must be between 0s and 10m"),
         ("[http]\nrate_limit_per_user = -1", "jobs.conf:2: http.rate_limit_per_user: must be between 0 and 1000000, found -1"),
         // Values that parse but would spin against the database or lose running jobs.

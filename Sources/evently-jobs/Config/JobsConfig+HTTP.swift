@@ -29,6 +29,9 @@ extension JobsConfig {
         var idleTimeout: Duration = .seconds(30)
         /// The longest a request body may take to arrive after its head.
         var requestTimeout: Duration = .seconds(30)
+        /// The longest a request waits for the database before it is answered 503
+        /// `database_timeout` (its outcome unknown: the database may still apply it).
+        var databaseTimeout: Duration = .seconds(5)
         /// Job kinds `POST /v1/jobs` may enqueue (``EnqueueScope``).
         var enqueueKinds: [String] = EnqueueScope.defaultPatterns
     }
@@ -76,6 +79,12 @@ extension ConfReader {
         intake.corsOrigins = JobsConfig.list(try string("http", "cors_origins"))
         intake.idleTimeout = try positive("http", "idle_timeout") ?? intake.idleTimeout
         intake.requestTimeout = try positive("http", "request_timeout") ?? intake.requestTimeout
+        if let limit = try duration("http", "database_timeout") {
+            guard limit >= .milliseconds(100), limit <= .seconds(300) else {
+                throw error("http", "database_timeout", "must be between 100ms and 5m")
+            }
+            intake.databaseTimeout = limit
+        }
         if let kinds = try string("http", "enqueue_kinds") { intake.enqueueKinds = JobsConfig.list(kinds) }
         return (http, intake)
     }

@@ -13,15 +13,18 @@ import Workers
 struct BookingAPI: Sendable {
     let client: PostgresClient
     let settings: BookingSettings
+    /// How long one request's database work may take (`http.database_timeout`).
+    let databaseTimeout: Duration
     let logger: Logger
     let users: UserDirectory
     /// Idempotency keys being booked right now in this process: a duplicate gets 409 at once
     /// instead of waiting for the first to commit.
     let keysInFlight = KeysInFlight()
 
-    init(client: PostgresClient, settings: BookingSettings, logger: Logger) {
+    init(client: PostgresClient, settings: BookingSettings, databaseTimeout: Duration, logger: Logger) {
         self.client = client
         self.settings = settings
+        self.databaseTimeout = databaseTimeout
         self.logger = logger
         self.users = UserDirectory(logger: logger)
     }
@@ -38,14 +41,14 @@ struct BookingAPI: Sendable {
     }
 
     private func mirrored(_ caller: Caller) async throws -> UUID {
-        try await users.ensure(caller, client: client)
+        try await users.ensure(caller, client: client, within: databaseTimeout)
         return caller.userID
     }
 
     /// Runs `body` in a transaction; booking-core errors become HTTP errors.
-    func transaction<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withOpenConnection { connection in
+            return try await client.withOpenConnection(within: databaseTimeout) { [logger] connection in
                 try await connection.transaction(logger: logger) { connection in try await body(connection) }
             }
         } catch let error as BookingError {
@@ -57,9 +60,9 @@ struct BookingAPI: Sendable {
     }
 
     /// Runs `body` on a connection without a transaction (reads).
-    func read<T: Sendable>(_ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
-            return try await client.withOpenConnection { connection in try await body(connection) }
+            return try await client.withOpenConnection(within: databaseTimeout) { connection in try await body(connection) }
         } catch let error as BookingError {
             throw Self.httpError(error)
         }
@@ -73,7 +76,7 @@ struct BookingAPI: Sendable {
     /// Runs a booking use case (given the connection and its `now`) in one transaction with the
     /// jobs its outcome asks for, and returns the outcome's value.
     func transaction<T: Sendable>(
-        followingUp useCase: @Sendable (PostgresConnection, Date) async throws -> Outcome<T>
+        followingUp useCase: @escaping @Sendable (PostgresConnection, Date) async throws -> Outcome<T>
     ) async throws -> T {
         try await transaction { connection in
             let outcome = try await useCase(connection, Date())

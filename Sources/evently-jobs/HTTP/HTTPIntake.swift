@@ -50,15 +50,15 @@ struct HTTPIntake: Sendable {
             perAddress: RateLimiter(perMinute: settings.rateLimitPerAddress)))
 
         HealthRoutes(client: client, migrator: migrator, metrics: metrics, logger: logger).add(to: router)
-        JobRoutes(jobs: JobClient(client: client, logger: logger), scope: EnqueueScope(patterns: settings.enqueueKinds)).add(to: router)
-        let bookingAPI = BookingAPI(client: client, settings: booking, logger: logger)
+        JobRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), scope: EnqueueScope(patterns: settings.enqueueKinds)).add(to: router)
+        let bookingAPI = BookingAPI(client: client, settings: booking, databaseTimeout: settings.databaseTimeout, logger: logger)
         EventRoutes(api: bookingAPI).add(to: router)
         BookingRoutes(api: bookingAPI).add(to: router)
         WaitlistRoutes(api: bookingAPI).add(to: router)
         NotificationRoutes(api: bookingAPI).add(to: router)
         AnalyticsRoutes(api: bookingAPI).add(to: router)
         ReportRoutes(api: bookingAPI).add(to: router)
-        SMSWebhookRoutes(client: client, settings: sms, logger: logger).add(to: router)
+        SMSWebhookRoutes(client: client, databaseTimeout: settings.databaseTimeout, settings: sms, logger: logger).add(to: router)
         return router
     }
 }

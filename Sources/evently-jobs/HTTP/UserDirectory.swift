@@ -14,12 +14,12 @@ final class UserDirectory: Sendable {
         store = UserStore(logger: logger)
     }
 
-    func ensure(_ caller: Caller, client: PostgresClient) async throws {
+    func ensure(_ caller: Caller, client: PostgresClient, within limit: Duration) async throws {
         let key = "\(caller.userID)|\(caller.email)|\(caller.role.rawValue)|\(caller.phone ?? "")"
         if seen.withLock({ $0.contains(key) }) { return }
         let claims = UserClaims(id: caller.userID, email: caller.email, role: caller.role == .admin ? .admin : .user, phone: caller.phone)
         do {
-            _ = try await client.withOpenConnection { connection in
+            _ = try await client.withOpenConnection(within: limit) { [store] connection in
                 try await store.upsert(claims, now: Date(), on: connection)
             }
         } catch let error as BookingError {

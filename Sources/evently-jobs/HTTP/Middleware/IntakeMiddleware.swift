@@ -33,6 +33,14 @@ struct IntakeMiddleware: RouterMiddleware {
             response = try error.response(from: request, context: context)
         } catch let error as HTTPError {
             response = try Self.translate(error).response(from: request, context: context)
+        } catch let error as DeadlineExceeded {
+            // The database did not answer in time (a black-holed network, a stalled server):
+            // the work was abandoned, not undone, so the outcome is unknown.
+            context.logger.warning("request gave up waiting for the database: \(error)")
+            response = try APIError(.serviceUnavailable, "database_timeout",
+                                    "the database did not answer within \(error.limit); the request may or may not have taken effect: retry it (a booking with the same Idempotency-Key books once)",
+                                    headers: [.retryAfter: "1"])
+                .response(from: request, context: context)
         } catch where DatabaseUnavailable.matches(error) {
             // The database is restarting or unreachable: nothing was committed; try again.
             context.logger.warning("request failed, database unavailable: \(readableDescription(of: error))")

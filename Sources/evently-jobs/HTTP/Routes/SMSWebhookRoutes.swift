@@ -18,6 +18,8 @@ import Workers
 /// a 404, so the provider retries it.
 struct SMSWebhookRoutes: Sendable {
     let client: PostgresClient
+    /// How long one report's database work may take (`http.database_timeout`).
+    let databaseTimeout: Duration
     let settings: SMSSettings
     let logger: Logger
 
@@ -67,10 +69,10 @@ struct SMSWebhookRoutes: Sendable {
         let store = NotificationStore(logger: context.logger)
         let updated: Bool
         if Self.deliveredStatuses.contains(status) {
-            updated = try await client.withOpenConnection { try await store.markDelivered(providerMessageID: messageID, now: now, on: $0) }
+            updated = try await client.withOpenConnection(within: databaseTimeout) { try await store.markDelivered(providerMessageID: messageID, now: now, on: $0) }
         } else if Self.failedStatuses.contains(status) {
             let reason = "provider reported \(status)" + (fields["ErrorCode"].map { " (error \($0))" } ?? "")
-            updated = try await client.withOpenConnection {
+            updated = try await client.withOpenConnection(within: databaseTimeout) {
                 try await store.markUndelivered(providerMessageID: messageID, error: reason, now: now, on: $0)
             }
         } else if Self.progressStatuses.contains(status) {
@@ -78,7 +80,7 @@ struct SMSWebhookRoutes: Sendable {
         } else {
             throw APIError.badRequest("unknown status '\(rawStatus)'", field: "status")
         }
-        if !updated, try await !client.withOpenConnection({ try await store.knowsProviderMessage(messageID, on: $0) }) {
+        if !updated, try await !client.withOpenConnection(within: databaseTimeout, { try await store.knowsProviderMessage(messageID, on: $0) }) {
             // A report can outrun our own record of the send (the provider answered, the row is
             // not marked yet): a 404 makes the provider try again later instead of losing it.
             throw APIError(.notFound, "unknown_message", "no notification has provider message id '\(messageID)' (yet)")

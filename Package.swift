@@ -79,6 +79,7 @@ let package = Package(
                 .embedInCode("Migrations/b0001_booking.sql"),
                 .embedInCode("Migrations/b0002_reports.sql"),
                 .embedInCode("Migrations/b0003_reminders.sql"),
+                .embedInCode("Migrations/b0004_delivery_marks.sql"),
             ],
             swiftSettings: strictSettings
         ),

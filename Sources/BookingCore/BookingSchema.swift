@@ -12,5 +12,6 @@ public enum BookingSchema {
         (name: "booking", version: 1, sql: String(decoding: PackageResources.b0001_booking_sql, as: UTF8.self)),
         (name: "reports", version: 2, sql: String(decoding: PackageResources.b0002_reports_sql, as: UTF8.self)),
         (name: "reminders", version: 3, sql: String(decoding: PackageResources.b0003_reminders_sql, as: UTF8.self)),
+        (name: "delivery_marks", version: 4, sql: String(decoding: PackageResources.b0004_delivery_marks_sql, as: UTF8.self)),
     ]
 }

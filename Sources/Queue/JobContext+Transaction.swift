@@ -13,3 +13,25 @@ extension JobContext {
         }
     }
 }
+
+extension JobContext {
+    /// Names this attempt of this job, for marks a worker leaves on its own rows ("who is doing
+    /// this") that a later attempt must tell apart from its own. An attempt given back without
+    /// being spent (a snooze, a hand-back at shutdown) runs again under the same name, but only
+    /// after the earlier run has returned.
+    public var attemptToken: String { "\(jobID):\(attempt)" }
+
+    /// Checks, inside the caller's transaction on `connection`, that this attempt still owns its
+    /// job, and holds the job's row until that transaction ends: a rescue or an operator's
+    /// cancel waits for it. What the caller writes in the same transaction therefore commits only
+    /// if the attempt owned the job when it did, e.g. a mark that says this attempt is about to
+    /// do something outside the database that no later attempt may do at the same time.
+    ///
+    /// Throws ``JobNoLongerOwned`` when the attempt lost the job (cancelled, or its lease ran
+    /// out, even if no rescue has run yet), which rolls the caller's transaction back.
+    public func confirmOwnership(on connection: PostgresConnection) async throws {
+        guard try await JobQueries.lockOwned(id: jobID, attempt: attempt, on: connection, logger: baseLogger) else {
+            throw JobNoLongerOwned(jobID: jobID, attempt: attempt)
+        }
+    }
+}

@@ -452,4 +452,20 @@ enum JobQueries {
     static func analyze(on connection: PostgresConnection, logger: Logger) async throws {
         try await connection.openQuery("VACUUM ANALYZE evently_jobs.jobs", logger: logger)
     }
+
+    /// Locks an attempt's job row inside the caller's transaction when the attempt still owns
+    /// the job: running, under this attempt, and its lease not yet lapsed by the database's clock
+    /// now (not the transaction's start). Until the caller commits, neither a rescue nor an
+    /// operator can take the job away, so whatever the caller writes commits only while it
+    /// owned the job. Returns false when it does not own it.
+    static func lockOwned(id: Int64, attempt: Int, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
+        let rows = try await connection.openQuery("""
+            SELECT 1 FROM evently_jobs.jobs
+            WHERE id = \(id) AND attempt = \(attempt) AND state = 'running' AND lease_expires_at > clock_timestamp()
+            FOR NO KEY UPDATE
+            """, logger: logger)
+        var owned = false
+        for try await _ in rows { owned = true }
+        return owned
+    }
 }

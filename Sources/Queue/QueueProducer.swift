@@ -23,6 +23,12 @@ final class QueueProducer: Sendable {
         /// The claim being made now: stopping cancels it, since with the database down it
         /// would wait for a connection without end.
         var claimInFlight: (task: Task<Void, Never>, outcome: OneShot<[ClaimedJob]>)?
+
+        /// Whether this attempt of `job` (not a later one claimed since) was stopped by its timeout.
+        func timedOut(_ job: ClaimedJob) -> Bool {
+            guard let entry = running[job.id], entry.attempt == job.attempt else { return false }
+            return entry.timedOut
+        }
     }
 
     let queue: String
@@ -240,7 +246,7 @@ final class QueueProducer: Sendable {
                     let stopAtOnce = state.withLock { state -> [Task<Void, Never>] in
                         var stop: [Task<Void, Never>] = []
                         for (id, task) in tasks {
-                            guard var entry = state.running[id] else { continue }
+                            guard var entry = state.running[id], entry.attempt == jobs.first(where: { $0.id == id })?.attempt else { continue }
                             entry.task = task
                             state.running[id] = entry
                             if entry.timedOut || entry.lostLease || state.cancellingAll { stop.append(task) }
@@ -286,7 +292,11 @@ final class QueueProducer: Sendable {
         metrics.recordFinished(kind: job.kind, outcome: outcome.newState, duration: ContinuousClock.now - started)
         let ring = state.withLock { state -> Bool in
             // Reported inside the lock, so a renewal sees the job either here or in the completer.
-            if state.running[job.id]?.lostLease != true { completer.report(outcome) }
+            // The entry may belong to a later attempt of the same job: this one lost its lease,
+            // ran on past the cancel (a blocking call), and the job was rescued and claimed here
+            // again. Then this run reports nothing and leaves the later attempt's entry alone.
+            guard let entry = state.running[job.id], entry.attempt == job.attempt else { return false }
+            if !entry.lostLease { completer.report(outcome) }
             state.running[job.id] = nil
             if state.running.isEmpty {
                 for waiter in state.waitingForIdle { waiter.resume() }
@@ -315,7 +325,7 @@ final class QueueProducer: Sendable {
                                  maxAttempts: job.maxAttempts, logger: self.logger)
         do {
             try await entry.run(job, context)
-            if state.withLock({ $0.running[job.id]?.timedOut ?? false }) { throw JobTimedOut() }
+            if state.withLock({ $0.timedOut(job) }) { throw JobTimedOut() }
             return outcome
         } catch let control as JobControl {
             switch control {
@@ -332,7 +342,7 @@ final class QueueProducer: Sendable {
             }
             return outcome
         } catch {
-            let timedOut = error is JobTimedOut || state.withLock { $0.running[job.id]?.timedOut ?? false }
+            let timedOut = error is JobTimedOut || state.withLock { $0.timedOut(job) }
             if !timedOut && Task.isCancelled && state.withLock({ $0.stopping || $0.cancellingAll }) {
                 // Shutdown or cancellation interrupted it: not the job's fault, so the attempt is given back.
                 outcome.newState = .available

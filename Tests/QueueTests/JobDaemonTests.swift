@@ -381,6 +381,55 @@ import Testing
         await proxy.stop()
     }
 
+    /// A run that ignores its cancel (a blocking call) outlives its lease while the daemon is
+    /// cut off; the job is rescued and claimed again by the same daemon; when the stale run
+    /// finally ends it must not take the new attempt's place: the new attempt keeps its lease
+    /// renewed and completes as attempt 2 (it was once dropped from the running set and rescued
+    /// again while it ran).
+    @Test(.timeLimit(.minutes(2)))
+    func aStaleRunEndingLateDoesNotCostTheNextAttemptItsLease() async throws {
+        var direct = try await TestDatabase.makeDatabase(prefix: "stale")
+        direct.options.maximumConnections = 4
+        let cluster = try await TestDatabase.cluster()
+        let proxy = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
+        var throughProxy = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: direct.username,
+                                                        password: direct.password, database: direct.database, tls: .disable)
+        throughProxy.options.maximumConnections = 6
+        throughProxy.options.connectTimeout = .seconds(2)
+        let runs = RunIntervals()
+        let registry = try QT.registry { try $0.register(StubbornIntervalWorker(runs: runs)) }
+
+        try await TestDatabase.withClient(configuration: direct) { client in
+            try await SchemaMigrator(migrations: QueueSchema.migrations, logger: logger).migrate(client)
+            let id = try await JobClient(client: client, logger: logger)
+                .enqueue(StubbornIntervalPayload(firstMs: 9_000, laterMs: 8_000), options: EnqueueOptions(maxAttempts: 5)).id
+            try await TestDatabase.withClient(configuration: throughProxy) { proxied in
+                let daemon = JobDaemon(
+                    client: proxied, registry: registry,
+                    configuration: QT.configuration {
+                        $0.queues = ["default": 2]
+                        $0.lease = .seconds(2)
+                        $0.rescueInterval = .milliseconds(300)
+                    },
+                    logger: logger, listenConnection: PostgresConnection.Configuration(sameServerAs: throughProxy, tls: .disable))
+                try await QT.withDaemon(daemon) {
+                    try await QT.waitFor("the first run") { runs.intervals(of: id).count == 1 }
+                    try await Task.sleep(for: .milliseconds(800))
+                    proxy.blackHole()
+                    try await Task.sleep(for: .seconds(4))   // past the lease: the stale run is told to stop and ignores it
+                    proxy.heal()
+                    try await QT.waitUntil("SELECT state = 'completed' FROM evently_jobs.jobs WHERE id = \(id)", on: client,
+                                           timeout: .seconds(40), "the job to complete")
+                }
+            }
+            let row = try await QT.row(id, on: client)
+            #expect(row.attempt == 2, "completed by its second attempt, not rescued again: \(runs.intervals(of: id))")
+            let intervals = runs.intervals(of: id)
+            #expect(intervals.count == 2, "\(intervals)")
+        }
+        await proxy.stop()
+    }
+
     /// PostgreSQL stops for three leases while a daemon runs long jobs; when it is back a second
     /// daemon joins: each job's runs never overlap, the first daemon stopped its runs before
     /// their leases ended, and every job completes.

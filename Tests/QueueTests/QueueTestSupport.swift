@@ -313,3 +313,26 @@ struct IntervalWorker: JobWorker {
         try await Task.sleep(for: .milliseconds(context.attempt > 1 ? payload.laterMs ?? payload.ms : payload.ms))
     }
 }
+
+/// Like ``IntervalWorker``, but the first attempt's sleep ignores cancellation, as a blocking
+/// call does (libesmtp's session on its thread): it runs on after the daemon stopped it.
+struct StubbornIntervalPayload: JobPayload {
+    static let kind = "test.stubborn-interval"
+    var firstMs: Int
+    var laterMs: Int
+}
+
+struct StubbornIntervalWorker: JobWorker {
+    let runs: RunIntervals
+    func work(_ payload: StubbornIntervalPayload, context: JobContext) async throws {
+        runs.started(context.jobID)
+        defer { runs.ended(context.jobID) }
+        if context.attempt == 1 {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(payload.firstMs)) { done.resume() }
+            }
+        } else {
+            try await Task.sleep(for: .milliseconds(payload.laterMs))
+        }
+    }
+}

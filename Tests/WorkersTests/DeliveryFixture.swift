@@ -145,6 +145,35 @@ struct DeliveryFixture {
         }
     }
 
+    /// Runs `daemon` while `body` runs.
+    static func running<T: Sendable>(_ daemon: JobDaemon, _ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await daemon.run() }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    /// A queued email row for `user` with a subject and body, made without a dispatch job.
+    func emailRow(for user: User, subject: String = "Your tickets") async throws -> UUID {
+        try await tx {
+            try await NotificationStore(logger: Self.logger).create(
+                userID: user.id, type: .email, template: "booking_confirmed",
+                content: ["subject": subject, "body": "See you there.", "email_body": "Hello,\n\nSee you there.\n"],
+                channels: [.email], now: Date(), on: $0).notification.id
+        }
+    }
+
+    /// The row's sending mark: the attempt that holds it and since when.
+    func sendingMark(_ id: UUID) async throws -> (by: String?, since: Date?) {
+        try await client.withConnection { connection in
+            let rows = try await connection.query(
+                "SELECT sending_by, sending_since FROM evently.notifications WHERE id = \(id)", logger: Self.logger)
+            for try await (by, since) in rows.decode((String?, Date?).self) { return (by, since) }
+            return (nil, nil)
+        }
+    }
+
     static func smtp(_ server: SMTPTestServer, user: String? = nil, password: String? = nil) -> DeliverySettings {
         var delivery = DeliverySettings()
         delivery.smtp.host = server.host

@@ -239,6 +239,104 @@ public struct NotificationStore: Sendable {
             """, on: connection)
     }
 
+    // MARK: Sending marks
+    //
+    // A sender marks the row with its attempt (`sending_by`) before it contacts the provider and
+    // writes every outcome only while the mark is its own. Another attempt may take the mark only
+    // once it is older than `window`: the longest the marking attempt's session could still be
+    // going on. Both sides measure the window from `now()` at the mark, the database's clock.
+
+    /// What a sender found when it asked for a row's sending mark.
+    public enum SendingMark: Sendable, Equatable {
+        /// The mark is the caller's: it may send.
+        case taken
+        /// Another attempt marked the row and its window has `remaining` to run: its session
+        /// may still be going on, so the caller must not send yet.
+        case heldElsewhere(by: String, remaining: Duration)
+        /// The row is past sending (sent, delivered, read or skipped).
+        case settled(NotificationStatus)
+        /// There is no such row.
+        case missing
+    }
+
+    /// Marks a queued or failed row as being sent by `token` unless another attempt's mark is
+    /// younger than `window`. Call it in the transaction that confirms the caller still owns its
+    /// job, so that a stale attempt cannot take the mark.
+    public func markSending(id: UUID, by token: String, window: Duration,
+                            on connection: PostgresConnection) async throws -> SendingMark {
+        let windowMilliseconds = Int(window / .milliseconds(1))
+        let taken = try await transition("""
+            UPDATE evently.notifications SET sending_by = \(token), sending_since = now()
+            WHERE id = \(id) AND status IN ('queued', 'failed')
+              AND (sending_by IS NULL OR sending_by = \(token)
+                   OR sending_since <= now() - \(windowMilliseconds) * interval '1 millisecond')
+            RETURNING id
+            """, on: connection)
+        if taken { return .taken }
+        let found = try await connection.firstRow("""
+            SELECT status, sending_by,
+                   (extract(epoch FROM sending_since - now()) * 1000)::float8 + \(windowMilliseconds)
+            FROM evently.notifications WHERE id = \(id)
+            """, logger: logger) { try $0.decode((String, String?, Double?).self) }
+        guard let (stored, holder, remaining) = found else { return .missing }
+        let status = try NotificationStatus(stored: stored)
+        guard status == .queued || status == .failed, let holder else { return .settled(status) }
+        return .heldElsewhere(by: holder, remaining: .milliseconds(max(0, Int((remaining ?? 0).rounded(.up)))))
+    }
+
+    /// Records a hand-off to the provider by the attempt whose mark the row carries, and clears
+    /// the mark. Returns false when the row is not queued or failed, or the mark is not `token`'s.
+    @discardableResult
+    public func markSent(id: UUID, providerMessageID: String?, sendingBy token: String, now: Date,
+                         on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications
+            SET status = 'sent', sent_at = \(now), provider_message_id = coalesce(\(providerMessageID)::text, provider_message_id),
+                sending_by = NULL, sending_since = NULL
+            WHERE id = \(id) AND status IN ('queued', 'failed') AND sending_by = \(token)
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Fails the row for good on behalf of the attempt whose mark it carries, and clears the
+    /// mark: that attempt's session is over and sent nothing.
+    @discardableResult
+    public func markFailed(id: UUID, error: String, sendingBy token: String, now: Date,
+                           on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications
+            SET status = 'failed', failed_at = \(now), last_error = \(error), sending_by = NULL, sending_since = NULL
+            WHERE id = \(id) AND status IN ('queued', 'failed') AND sending_by = \(token)
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Marks the row skipped (deliberately not sent) on behalf of the attempt whose mark it carries.
+    @discardableResult
+    public func markSkipped(id: UUID, reason: String, sendingBy token: String, now: Date,
+                            on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications
+            SET status = 'skipped', skipped_at = \(now), last_error = \(reason), sending_by = NULL, sending_since = NULL
+            WHERE id = \(id) AND status = 'queued' AND sending_by = \(token)
+            RETURNING id
+            """, on: connection)
+    }
+
+    /// Clears `token`'s mark once its session is over without a hand-off, keeping `error` on a
+    /// queued row for the retry to come (a failed row, retried by an operator, keeps its own).
+    @discardableResult
+    public func releaseSending(id: UUID, sendingBy token: String, error: String,
+                               on connection: PostgresConnection) async throws -> Bool {
+        try await transition("""
+            UPDATE evently.notifications
+            SET last_error = CASE WHEN status = 'queued' THEN \(error) ELSE last_error END,
+                sending_by = NULL, sending_since = NULL
+            WHERE id = \(id) AND sending_by = \(token)
+            RETURNING id
+            """, on: connection)
+    }
+
     /// A notification with the addresses its recipient has now, for a sender.
     public func deliveryTarget(id: UUID, on connection: PostgresConnection) async throws -> DeliveryTarget? {
         // One round trip: the row's columns first (decoded as everywhere), then the contact.

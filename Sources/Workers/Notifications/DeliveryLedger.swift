@@ -4,13 +4,22 @@ import Logging
 import PostgresNIO
 import Queue
 
-/// What the email and SMS workers share: find the notification, never send one twice, record
-/// each outcome on its row.
+/// What the email and SMS workers share: find the notification, make sure no two attempts
+/// talk to the provider about it at once, record each outcome on its row.
+///
+/// Before contacting the provider an attempt marks the row as its own (``begin(_:context:)``),
+/// in the transaction that confirms it still owns its job; every outcome it records afterwards
+/// is fenced by that mark. An attempt that finds another's mark inside its ``SendingWindow``
+/// snoozes until that attempt has recorded its outcome or its window has passed.
 struct DeliveryLedger: Sendable {
     let client: PostgresClient
     let logger: Logger
+    let window: SendingWindow
 
     var store: NotificationStore { NotificationStore(logger: logger) }
+
+    /// The longest any one write after the provider answered may wait for the database.
+    static let writeLimit: Duration = .seconds(10)
 
     /// The notification to send, or `nil` when there is nothing (left) to do.
     func pending(_ id: UUID) async throws -> DeliveryTarget? {
@@ -30,51 +39,137 @@ struct DeliveryLedger: Sendable {
         }
     }
 
-    func skip(_ id: UUID, reason: String) async throws {
-        let store = self.store
-        _ = try await client.withOpenConnection { try await store.markSkipped(id: id, reason: reason, now: Date(), on: $0) }
-        logger.info("notification skipped: \(reason)", metadata: ["notification_id": "\(id)"])
+    /// This attempt's sending mark on the row, or `nil` when the row no longer needs sending.
+    ///
+    /// Throws ``JobControl/snooze(_:)`` (which spends no attempt) while another attempt's mark
+    /// is inside its window, and ``JobNoLongerOwned`` when this attempt lost its job.
+    func begin(_ id: UUID, context: JobContext) async throws -> SendingMark? {
+        let store = self.store, window = self.window
+        let token = context.attemptToken
+        // Our clock starts before the database's: the mark is never taken to last longer here
+        // than it does for the attempts that read `sending_since`.
+        let started = ContinuousClock.now
+        let found = try await client.withOpenConnection { connection in
+            try await connection.transaction(logger: logger) { connection in
+                try await context.confirmOwnership(on: connection)
+                return try await store.markSending(id: id, by: token, window: window.total, on: connection)
+            }
+        }
+        switch found {
+        case .taken:
+            return SendingMark(id: id, token: token, startBy: started + SendingWindow.startWithin,
+                               holdsUntil: started + window.total)
+        case .heldElsewhere(let holder, let remaining):
+            let wait = window.recheck(remaining: remaining)
+            logger.info("""
+                another attempt (job:attempt \(holder)) may still be sending this notification: \
+                looking again in \(wait) (its window ends in \(remaining))
+                """, metadata: ["notification_id": "\(id)"])
+            throw JobControl.snooze(wait)
+        case .settled(let status):
+            logger.info("notification is \(status.rawValue) already; not sending it", metadata: ["notification_id": "\(id)"])
+            return nil
+        case .missing:
+            throw JobControl.discard(reason: "notification \(id) no longer exists")
+        }
     }
 
-    /// The message is out: record it even when this attempt is being cancelled (its timeout, a
-    /// shutdown) or the database blinks, or a rerun would send it again.
-    func sent(_ id: UUID, providerMessageID: String?) async throws {
+    func skip(_ mark: SendingMark, reason: String) async throws {
+        let store = self.store
+        let skipped = try await record(mark) { try await store.markSkipped(id: mark.id, reason: reason, sendingBy: mark.token, now: Date(), on: $0) }
+        if skipped {
+            logger.info("notification skipped: \(reason)", metadata: ["notification_id": "\(mark.id)"])
+        }
+    }
+
+    /// The message is out: record it even when this attempt is being cancelled (its lease was
+    /// lost, a shutdown) or the database blinks, for as long as the mark keeps every other
+    /// attempt away; after that a rerun may send it again.
+    func sent(_ mark: SendingMark, providerMessageID: String?) async throws {
         let store = self.store, client = self.client
         var delay = Duration.milliseconds(100)
-        for attempt in 1...5 {
+        while true {
+            let left = mark.holdsUntil - ContinuousClock.now
             do {
-                try await Task {
-                    _ = try await client.withOpenConnection {
-                        try await store.markSent(id: id, providerMessageID: providerMessageID, now: Date(), on: $0)
+                guard left > .zero else { throw SendingWindowEnded(window: window.total) }
+                let recorded = try await Task {
+                    try await withDeadline(min(left, Self.writeLimit)) {
+                        try await client.withOpenConnection {
+                            try await store.markSent(id: mark.id, providerMessageID: providerMessageID,
+                                                     sendingBy: mark.token, now: Date(), on: $0)
+                        }
                     }
                 }.value
+                if !recorded {
+                    logger.error("""
+                        the provider took the notification, but its row no longer carries this attempt's mark \
+                        (another attempt took it after the window, or the row changed): it may go out twice
+                        """, metadata: ["notification_id": "\(mark.id)"])
+                }
                 return
-            } catch where attempt < 5 {
-                logger.warning("recording a sent notification failed, retrying: \(error)", metadata: ["notification_id": "\(id)"])
+            } catch {
+                guard ContinuousClock.now + delay < mark.holdsUntil else {
+                    logger.error("""
+                        the provider took the notification, but it could not be recorded as sent within its \
+                        window (\(window.total)): a rerun will send it again: \(error)
+                        """, metadata: ["notification_id": "\(mark.id)"])
+                    throw error
+                }
+                logger.warning("recording a sent notification failed, retrying: \(error)", metadata: ["notification_id": "\(mark.id)"])
                 let pause = delay
                 try? await Task { try await Task.sleep(for: pause) }.value
-                delay *= 2
+                delay = min(delay * 2, .seconds(2))
             }
         }
     }
 
-    /// A refusal for good: the row is failed with the reason and the job is discarded.
-    func failForGood(_ id: UUID, reason: String) async throws -> Never {
+    /// A refusal for good, the session over and nothing sent: the row is failed with the reason
+    /// (and its mark cleared), and the job is discarded.
+    func failForGood(_ mark: SendingMark, reason: String) async throws -> Never {
         let store = self.store
-        _ = try await client.withOpenConnection { try await store.markFailed(id: id, error: reason, now: Date(), on: $0) }
+        _ = try await record(mark) { try await store.markFailed(id: mark.id, error: reason, sendingBy: mark.token, now: Date(), on: $0) }
         throw JobControl.discard(reason: reason)
     }
 
-    /// A failure worth retrying: the error is kept on the row (failed on the job's last attempt)
-    /// and rethrown so the queue retries the job.
-    func failForNow(_ id: UUID, error: any Error, context: JobContext) async throws -> Never {
+    /// A failure worth retrying, the session over: the error is kept on the row (failed on the
+    /// job's last attempt) and rethrown so the queue retries the job.
+    ///
+    /// The mark is cleared even when the provider may have taken the message (a timeout after
+    /// the end of DATA): the window keeps two sessions from overlapping; waiting it out after
+    /// one has ended would not make a resend any less of a duplicate.
+    func failForNow(_ mark: SendingMark, error: any Error, context: JobContext) async throws -> Never {
         let store = self.store
         let reason = "\(error)"
         if context.attempt >= context.maxAttempts {
-            _ = try await client.withOpenConnection { try await store.markFailed(id: id, error: reason, now: Date(), on: $0) }
+            _ = try await record(mark) { try await store.markFailed(id: mark.id, error: reason, sendingBy: mark.token, now: Date(), on: $0) }
         } else {
-            _ = try await client.withOpenConnection { try await store.recordAttemptError(id: id, error: reason, on: $0) }
+            _ = try await record(mark) { try await store.releaseSending(id: mark.id, sendingBy: mark.token, error: reason, on: $0) }
         }
         throw error
     }
+
+    /// One write of an outcome, made whatever becomes of the attempt's task: a cancelled
+    /// attempt that could not clear its mark would keep the next one waiting for the window.
+    private func record(_ mark: SendingMark, _ write: @escaping @Sendable (PostgresConnection) async throws -> Bool) async throws -> Bool {
+        let client = self.client
+        return try await Task {
+            try await withDeadline(Self.writeLimit) { try await client.withOpenConnection { try await write($0) } }
+        }.value
+    }
+}
+
+/// An attempt's mark on a notification row: its name, and how long, by this process's clock,
+/// no other attempt can take it.
+struct SendingMark: Sendable {
+    let id: UUID
+    let token: String
+    /// The latest a provider session may start and still end inside the window.
+    let startBy: ContinuousClock.Instant
+    /// Until when the mark is surely ours: measured from before the mark was written.
+    let holdsUntil: ContinuousClock.Instant
+}
+
+struct SendingWindowEnded: Error, CustomStringConvertible {
+    var window: Duration
+    var description: String { "the sending window (\(window)) has ended" }
 }

@@ -5,9 +5,10 @@ import Queue
 
 /// `email.send`: one notification by SMTP (libesmtp), with the subject and email body stored on its row.
 ///
-/// The Message-ID is derived from the notification id, so a message that does go out twice
-/// (a crash after the server accepted it and before the row was marked sent) carries the same
-/// id both times and can be recognised as one.
+/// One session per notification at a time (see ``DeliveryLedger``). The Message-ID is derived
+/// from the notification id, so a message that does go out twice (a crash after the server
+/// accepted it and before the row was marked sent) carries the same id both times and can be
+/// recognised as one.
 public struct EmailSendWorker: JobWorker {
     public struct Payload: JobPayload {
         public static let kind = "email.send"
@@ -26,21 +27,23 @@ public struct EmailSendWorker: JobWorker {
         self.mailer = SMTPMailer(settings: settings)
     }
 
-    /// Sessions are bounded by the SMTP timeout per reply; this bounds the whole attempt.
-    public var timeout: Duration? { settings.timeout * 6 }
+    /// An attempt lasts as long as its mark may: the session cannot be stopped once it started,
+    /// so a shorter timeout would only report a failure while the message may still go out.
+    public var timeout: Duration? { settings.sendingWindow.total }
 
     public func work(_ payload: Payload, context: JobContext) async throws {
-        let ledger = DeliveryLedger(client: client, logger: context.logger)
+        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow)
         let id = payload.notificationID
         guard let target = try await ledger.pending(id) else { return }
+        guard let mark = try await ledger.begin(id, context: context) else { return }
         guard settings.isEnabled else {
-            return try await ledger.skip(id, reason: "email is off: no SMTP host is configured")
+            return try await ledger.skip(mark, reason: "email is off: no SMTP host is configured")
         }
         guard let sender = SMTPSettings.mailbox(of: settings.from) else {
-            try await ledger.failForGood(id, reason: "smtp.from is not an address: \(settings.from)")
+            try await ledger.failForGood(mark, reason: "smtp.from is not an address: \(settings.from)")
         }
         if let problem = ContactAddress.emailProblem(target.email) {
-            try await ledger.failForGood(id, reason: "the recipient address \(problem); not sending")
+            try await ledger.failForGood(mark, reason: "the recipient address \(problem); not sending")
         }
         let domain = sender.split(separator: "@").last.map(String.init) ?? "evently.invalid"
         let messageID = "<\(id.uuidString.lowercased())@\(domain)>"
@@ -49,11 +52,11 @@ public struct EmailSendWorker: JobWorker {
             message: EmailComposer.message(for: target.notification, from: settings.from, to: target.email,
                                            messageID: messageID, date: Date()))
         do {
-            try await mailer.send(mail)
+            try await mailer.send(mail, startBy: mark.startBy)
         } catch {
-            if error.isPermanent { try await ledger.failForGood(id, reason: error.description) }
-            try await ledger.failForNow(id, error: error, context: context)
+            if error.isPermanent { try await ledger.failForGood(mark, reason: error.description) }
+            try await ledger.failForNow(mark, error: error, context: context)
         }
-        try await ledger.sent(id, providerMessageID: messageID)
+        try await ledger.sent(mark, providerMessageID: messageID)
     }
 }

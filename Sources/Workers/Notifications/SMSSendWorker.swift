@@ -35,18 +35,20 @@ public struct SMSSendWorker: JobWorker {
         self.httpClient = httpClient
     }
 
-    /// The request's own timeout ends a slow provider first; this bounds the database work around it.
-    public var timeout: Duration? { settings.timeout + .seconds(30) }
+    /// The request's own timeout ends a slow provider first; this bounds the database work
+    /// around it, recording the outcome for as long as the mark allows.
+    public var timeout: Duration? { settings.sendingWindow.total }
 
     public func work(_ payload: Payload, context: JobContext) async throws {
-        let ledger = DeliveryLedger(client: client, logger: context.logger)
+        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow)
         let id = payload.notificationID
         guard let target = try await ledger.pending(id) else { return }
+        guard let mark = try await ledger.begin(id, context: context) else { return }
         guard let url = settings.url else {
-            return try await ledger.skip(id, reason: "SMS is off: no provider URL is configured")
+            return try await ledger.skip(mark, reason: "SMS is off: no provider URL is configured")
         }
         guard let phone = target.phone else {
-            return try await ledger.skip(id, reason: DeliveryReport.noPhoneNumber)
+            return try await ledger.skip(mark, reason: DeliveryReport.noPhoneNumber)
         }
         let stored = RenderedMessage(content: target.notification.content)
         let text = stored.body.isEmpty ? stored.subject : stored.body
@@ -63,9 +65,10 @@ public struct SMSSendWorker: JobWorker {
 
         let response: HTTPClientResponse
         do {
+            guard ContinuousClock.now <= mark.startBy else { throw SMSNotStarted() }
             response = try await httpClient.execute(request, timeout: .nanoseconds(settings.timeout.nanoseconds))
         } catch {
-            try await ledger.failForNow(id, error: SMSRequestFailed(underlying: "\(error)"), context: context)
+            try await ledger.failForNow(mark, error: SMSRequestFailed(underlying: "\(error)"), context: context)
         }
         let status = Int(response.status.code)
         let retryAfter = response.headers.first(name: "Retry-After")
@@ -74,13 +77,19 @@ public struct SMSSendWorker: JobWorker {
         let reply = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
         switch status {
         case 200..<300:
-            try await ledger.sent(id, providerMessageID: Self.messageID(in: reply) ?? id.uuidString.lowercased())
+            try await ledger.sent(mark, providerMessageID: Self.messageID(in: reply) ?? id.uuidString.lowercased())
         case 429, 500..<600:
             let error = ProviderUnavailable(status: status, retryAfter: retryAfter.flatMap(Self.retryDelay), reply: Self.short(reply))
-            try await ledger.failForNow(id, error: error, context: context)
+            try await ledger.failForNow(mark, error: error, context: context)
         default:
-            try await ledger.failForGood(id, reason: "SMS provider refused the message (\(status)): \(Self.short(reply))")
+            try await ledger.failForGood(mark, reason: "SMS provider refused the message (\(status)): \(Self.short(reply))")
         }
+    }
+
+    /// Too long since the mark (a stalled database between the mark and here): the request could
+    /// outlast the window, so it is not made.
+    struct SMSNotStarted: Error, CustomStringConvertible {
+        var description: String { "not started: too late to send within the sending window" }
     }
 
     struct SMSRequestFailed: Error, CustomStringConvertible {

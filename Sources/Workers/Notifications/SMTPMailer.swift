@@ -25,7 +25,11 @@ public struct SMTPMailer: Sendable {
     /// Sends `mail`. An envelope address that is not a plain mailbox (``ContactAddress``: CR LF,
     /// spaces or angle brackets would be written into `RCPT TO` and the headers) is refused as
     /// permanent before any connection is made.
-    public func send(_ mail: OutgoingMail) async throws(SMTPDeliveryError) {
+    ///
+    /// A session that has not started by `startBy` (every mail thread busy) is not started at
+    /// all: the caller's claim on sending may not outlast it. That is a connection failure
+    /// with nothing sent.
+    public func send(_ mail: OutgoingMail, startBy: ContinuousClock.Instant? = nil) async throws(SMTPDeliveryError) {
         for (role, address) in [("recipient", mail.recipient), ("sender", mail.sender)] {
             if let problem = ContactAddress.emailProblem(address) {
                 throw .permanent(code: 0, reply: "refused to send: the \(role) address \(problem)")
@@ -34,7 +38,12 @@ public struct SMTPMailer: Sendable {
         let settings = self.settings
         let result: Result<Void, SMTPDeliveryError>
         do {
-            result = try await threadPool.runIfActive { Self.sendBlocking(mail, settings: settings) }
+            result = try await threadPool.runIfActive {
+                if let startBy, ContinuousClock.now > startBy {
+                    return .failure(.connection("not started: every mail thread was busy until it was too late to start the session"))
+                }
+                return Self.sendBlocking(mail, settings: settings)
+            }
         } catch {
             result = .failure(.connection("the mail thread pool is not running: \(error)"))
         }

@@ -1,0 +1,216 @@
+import BookingCore
+import EventlyTestSupport
+import Foundation
+import Logging
+import PostgresNIO
+import Queue
+import Testing
+@testable import Workers
+
+/// The sending mark on a notification row: one provider session per notification at a time,
+/// fenced by the job's attempt, and outcomes written only by the attempt whose mark it is.
+@Suite struct SendingMarkTests {
+    static let logger = DeliveryFixture.logger
+
+    @Test(.timeLimit(.minutes(2)))
+    func anotherAttemptsMarkHoldsForItsWindowAndAStaleAttemptsOutcomeMatchesNothing() async throws {
+        try await DeliveryFixture.with { f in
+            let id = try await f.emailRow(for: try await f.user())
+            let store = NotificationStore(logger: Self.logger)
+            let window = Duration.seconds(2)
+            func mark(_ token: String) async throws -> NotificationStore.SendingMark {
+                try await f.tx { try await store.markSending(id: id, by: token, window: window, on: $0) }
+            }
+
+            #expect(try await mark("7:1") == .taken)
+            #expect(try await mark("7:1") == .taken, "an attempt's own mark is its own")
+            guard case .heldElsewhere(let holder, let remaining) = try await mark("7:2") else {
+                Issue.record("a second attempt took a mark inside its window")
+                return
+            }
+            #expect(holder == "7:1")
+            #expect(remaining > .zero && remaining <= window, "\(remaining)")
+            #expect(try await f.sendingMark(id).by == "7:1")
+
+            try await Task.sleep(for: remaining + .milliseconds(200))
+            #expect(try await mark("7:2") == .taken, "past the window the mark is taken over")
+
+            // The first attempt, still running somewhere, records its outcome late: nothing moves.
+            #expect(try await f.tx { try await store.markSent(id: id, providerMessageID: "late", sendingBy: "7:1", now: Date(), on: $0) } == false)
+            #expect(try await f.tx { try await store.markFailed(id: id, error: "late", sendingBy: "7:1", now: Date(), on: $0) } == false)
+            #expect(try await f.tx { try await store.releaseSending(id: id, sendingBy: "7:1", error: "late", on: $0) } == false)
+            #expect(try await f.tx { try await store.markSkipped(id: id, reason: "late", sendingBy: "7:1", now: Date(), on: $0) } == false)
+            let untouched = try await f.notification(id)
+            #expect(untouched.status == .queued)
+            #expect(untouched.providerMessageID == nil && untouched.lastError == nil)
+            #expect(try await f.sendingMark(id).by == "7:2")
+
+            #expect(try await f.tx { try await store.markSent(id: id, providerMessageID: "<m@x>", sendingBy: "7:2", now: Date(), on: $0) })
+            let sent = try await f.notification(id)
+            #expect(sent.status == .sent && sent.providerMessageID == "<m@x>")
+            let cleared = try await f.sendingMark(id)
+            #expect(cleared.by == nil && cleared.since == nil)
+            #expect(try await mark("7:3") == .settled(.sent))
+            #expect(try await f.tx { try await store.markSending(id: UUID(), by: "7:3", window: window, on: $0) } == .missing)
+        }
+    }
+
+    /// A failure that leaves nothing to wait for (the session is over) clears the mark, so the
+    /// retry does not wait out the window.
+    @Test(.timeLimit(.minutes(2)))
+    func aFailedSessionClearsItsMark() async throws {
+        try await DeliveryFixture.with { f in
+            let id = try await f.emailRow(for: try await f.user())
+            let store = NotificationStore(logger: Self.logger)
+            #expect(try await f.tx { try await store.markSending(id: id, by: "8:1", window: .seconds(60), on: $0) } == .taken)
+            #expect(try await f.tx { try await store.releaseSending(id: id, sendingBy: "8:1", error: "451 later", on: $0) })
+            #expect(try await f.sendingMark(id).by == nil)
+            #expect(try await f.notification(id).lastError == "451 later")
+            #expect(try await f.tx { try await store.markSending(id: id, by: "8:2", window: .seconds(60), on: $0) } == .taken)
+            #expect(try await f.tx { try await store.markFailed(id: id, error: "550 gone", sendingBy: "8:2", now: Date(), on: $0) })
+            let failed = try await f.notification(id)
+            #expect(failed.status == .failed && failed.lastError == "550 gone")
+            #expect(try await f.sendingMark(id).by == nil)
+        }
+    }
+
+    /// The ledger takes the mark only while its attempt owns the job: a stale attempt is refused
+    /// (and so is one whose lease has lapsed before any rescue ran), and the attempt that now
+    /// owns the job snoozes, spending no attempt, while the stale one's mark holds.
+    @Test(.timeLimit(.minutes(2)))
+    func theLedgerMarksOnlyForTheOwningAttemptAndSnoozesWhileAnotherMarkHolds() async throws {
+        try await DeliveryFixture.with { f in
+            let id = try await f.emailRow(for: try await f.user())
+            let job = try await JobClient(client: f.client, logger: Self.logger)
+                .enqueue(EmailSendWorker.Payload(notificationID: id)).id
+            func own(attempt: Int, leaseSeconds: Int) async throws {
+                try await f.tx {
+                    _ = try await $0.query("""
+                        UPDATE evently_jobs.jobs SET state = 'running', attempt = \(attempt), attempted_at = now(),
+                            attempted_by = 'test', lease_expires_at = now() + \(leaseSeconds) * interval '1 second'
+                        WHERE id = \(job)
+                        """, logger: Self.logger)
+                }
+            }
+            func context(_ attempt: Int) -> JobContext {
+                JobContext(jobID: job, kind: EmailSendWorker.Payload.kind, queue: "default", attempt: attempt,
+                           maxAttempts: 25, logger: Self.logger)
+            }
+            let window = SendingWindow(session: .seconds(1))
+            let ledger = DeliveryLedger(client: f.client, logger: Self.logger, window: window)
+
+            try await own(attempt: 1, leaseSeconds: 60)
+            let first = try #require(try await ledger.begin(id, context: context(1)))
+            #expect(first.token == "\(job):1")
+            #expect(first.holdsUntil - ContinuousClock.now <= window.total)
+            #expect(try await f.sendingMark(id).by == "\(job):1")
+
+            // Rescued and claimed again: attempt 1 may no longer mark anything.
+            try await own(attempt: 2, leaseSeconds: 60)
+            await #expect(throws: JobNoLongerOwned.self) { _ = try await ledger.begin(id, context: context(1)) }
+            do {
+                _ = try await ledger.begin(id, context: context(2))
+                Issue.record("attempt 2 took the mark while attempt 1's window holds")
+            } catch let control as JobControl {
+                guard case .snooze(let wait) = control else { throw control }
+                #expect(wait > .zero && wait <= max(.seconds(1), window.total / 20), "\(wait)")
+            }
+            #expect(try await f.sendingMark(id).by == "\(job):1")
+
+            // Attempt 1's session ends inside its window: its sent mark counts, and attempt 2
+            // finds nothing to send.
+            try await ledger.sent(first, providerMessageID: "<first@x>")
+            #expect(try await f.notification(id).status == .sent)
+            #expect(try await ledger.begin(id, context: context(2)) == nil)
+
+            // A lease that lapsed by the database's clock is lost, rescued or not.
+            let other = try await f.emailRow(for: try await f.user())
+            try await own(attempt: 3, leaseSeconds: -1)
+            await #expect(throws: JobNoLongerOwned.self) { _ = try await ledger.begin(other, context: context(3)) }
+            #expect(try await f.sendingMark(other).by == nil)
+        }
+    }
+
+    /// The SMTP server takes longer to answer the end of DATA than the attempt's lease lasts,
+    /// and the daemon running it is cut off from the database meanwhile: it stops the attempt
+    /// by its own clock (libesmtp's session goes on regardless), another daemon rescues the job
+    /// and runs attempt 2, which must not send while attempt 1's session may still be going.
+    /// Attempt 1's session ends with the message accepted and, once the database answers again,
+    /// its sent mark lands; attempt 2 finds the row sent. One message.
+    @Test(.timeLimit(.minutes(2)))
+    func anSMTPServerThatStallsPastTheLeaseGetsTheMessageOnce() async throws {
+        let stall = Duration.seconds(5)
+        let smtp = try await SMTPTestServer.start(dataReplyDelay: stall)
+        defer { smtp.stop() }
+        var direct = try await TestDatabase.makeDatabase(prefix: "stall")
+        direct.options.maximumConnections = 12
+        let cluster = try await TestDatabase.cluster()
+        let proxy = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
+        var throughProxy = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: direct.username,
+                                                        password: direct.password, database: direct.database, tls: .disable)
+        throughProxy.options.maximumConnections = 6
+        throughProxy.options.connectTimeout = .seconds(2)
+
+        var delivery = DeliveryFixture.smtp(smtp)
+        delivery.smtp.timeout = .seconds(8)   // longer than the stall: the session waits it out
+        func daemon(_ client: PostgresClient, name: String,
+                    listen: PostgresConnection.Configuration? = nil) throws -> JobDaemon {
+            var registry = WorkerRegistry()
+            try registry.register(EmailSendWorker(client: client, settings: delivery.smtp))
+            var configuration = JobDaemon.Configuration()
+            configuration.queues = ["default": 2]
+            configuration.lease = JobDaemon.Configuration.minimumLease
+            configuration.pollInterval = .milliseconds(100)
+            configuration.rescueInterval = .milliseconds(200)
+            configuration.retryPolicy = RetryPolicy(base: .milliseconds(200), cap: .seconds(2), jitter: 0)
+            configuration.workerName = name
+            return JobDaemon(client: client, registry: registry, configuration: configuration, logger: Self.logger,
+                             listenConnection: listen)
+        }
+
+        try await TestDatabase.withClient(configuration: direct) { client in
+            try await SchemaMigrator(migrations: DeliveryFixture.migrations, logger: Self.logger).migrate(client)
+            let f = DeliveryFixture(client: client)
+            let ann = try await f.user("ann")
+            let id = try await f.emailRow(for: ann, subject: "Stalled once")
+            try await TestDatabase.withClient(configuration: throughProxy) { cutOffClient in
+                let cutOff = try daemon(cutOffClient, name: "cut-off",
+                                        listen: PostgresConnection.Configuration(sameServerAs: throughProxy, tls: .disable))
+                try await DeliveryFixture.running(cutOff) {
+                    let job = try await JobClient(client: client, logger: Self.logger)
+                        .enqueue(EmailSendWorker.Payload(notificationID: id)).id
+                    try await f.waitUntil("attempt 1 to mark the row") { try await f.sendingMark(id).by == "\(job):1" }
+                    // Its session reaches the end of DATA at once (loopback) and waits for the reply.
+                    try await Task.sleep(for: .milliseconds(300))
+                    proxy.blackHole()
+                    let healthy = try daemon(client, name: "healthy")
+                    try await DeliveryFixture.running(healthy) {
+                        try await f.waitUntil("the job to be rescued", timeout: .seconds(10)) {
+                            try await f.jobs(EmailSendWorker.Payload.kind).first?.errors.contains("rescued") ?? false
+                        }
+                        try await smtp.waitForMessages(count: 1, timeout: stall + .seconds(10))
+                        // The database answers again shortly after the server accepted the message.
+                        try await Task.sleep(for: .milliseconds(500))
+                        proxy.heal()
+                        try await f.waitUntil("the row to be marked sent", timeout: .seconds(20)) {
+                            try await f.notification(id).status == .sent
+                        }
+                        try await f.waitUntil("attempt 2 to find the row sent and complete", timeout: .seconds(40)) {
+                            try await f.jobs(EmailSendWorker.Payload.kind).first?.state == "completed"
+                        }
+                        let jobs = try await f.jobs(EmailSendWorker.Payload.kind)
+                        #expect(jobs.first?.errors.contains("rescued") == true, "attempt 1 lost its lease: \(jobs)")
+                        let mails = try smtp.messages()
+                        #expect(mails.count == 1, "\(mails.map { $0.header("Message-ID") ?? "" })")
+                        #expect(mails.first?.subject == "Stalled once")
+                        let row = try await f.notification(id)
+                        #expect(row.status == .sent)
+                        #expect(row.providerMessageID == mails.first?.header("Message-ID"))
+                        #expect(try await f.sendingMark(id).by == nil)
+                    }
+                }
+            }
+        }
+        await proxy.stop()
+    }
+}

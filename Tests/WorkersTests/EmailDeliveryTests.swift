@@ -6,7 +6,7 @@ import Testing
 @testable import Workers
 
 /// `email.send` against a real SMTP server (aiosmtpd) on loopback, driven by a real daemon.
-@Suite struct EmailDeliveryTests {
+@Suite(.timeLimit(.minutes(5))) struct EmailDeliveryTests {
     @Test func theMailerRefusesAddressesThatCouldInjectCommandsOrHeaders() async throws {
         var settings = SMTPSettings()
         settings.host = "127.0.0.1"

@@ -6,7 +6,7 @@ import Queue
 import Testing
 @testable import Workers
 
-@Suite struct ReminderTests {
+@Suite(.timeLimit(.minutes(5))) struct ReminderTests {
     static let logger = DeliveryFixture.logger
 
     static func context(_ id: Int64) -> JobContext {

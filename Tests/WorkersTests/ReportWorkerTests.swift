@@ -7,7 +7,7 @@ import Queue
 import Testing
 @testable import Workers
 
-@Suite struct ReportWorkerTests {
+@Suite(.timeLimit(.minutes(5))) struct ReportWorkerTests {
     static let logger = TestDatabase.logger
 
     /// 10 March 2024, UTC: long over, so the worker builds it at once.

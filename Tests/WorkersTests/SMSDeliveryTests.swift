@@ -7,7 +7,7 @@ import Testing
 @testable import Workers
 
 /// `sms.send` against a real HTTP receiver on loopback standing in for the provider.
-@Suite struct SMSDeliveryTests {
+@Suite(.timeLimit(.minutes(5))) struct SMSDeliveryTests {
     static let secret = "sms-signing-secret-for-tests-0123456789"
 
     static func settings(_ receiver: HTTPTestReceiver) -> DeliverySettings {

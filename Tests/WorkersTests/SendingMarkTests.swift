@@ -9,7 +9,7 @@ import Testing
 
 /// The sending mark on a notification row: one provider session per notification at a time,
 /// fenced by the job's attempt, and outcomes written only by the attempt whose mark it is.
-@Suite struct SendingMarkTests {
+@Suite(.timeLimit(.minutes(5))) struct SendingMarkTests {
     static let logger = DeliveryFixture.logger
 
     @Test(.timeLimit(.minutes(2)))

@@ -11,7 +11,7 @@ import Darwin
 #endif
 
 /// The protocol test servers the notification workers are tested against, checked with real clients.
-@Suite("Test servers")
+@Suite("Test servers", .timeLimit(.minutes(5)))
 struct TestServersTests {
     // MARK: SMTP
 

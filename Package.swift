@@ -51,6 +51,9 @@ let package = Package(
             ],
             resources: [
                 .embedInCode("HTTP/openapi.json"),
+                .embedInCode("HTTP/Console/console.html"),
+                .embedInCode("HTTP/Console/console.js"),
+                .embedInCode("HTTP/Console/console.css"),
             ],
             swiftSettings: strictSettings
         ),
@@ -66,6 +69,7 @@ let package = Package(
             resources: [
                 .embedInCode("Migrations/q0001_jobs.sql"),
                 .embedInCode("Migrations/q0002_daemons.sql"),
+                .embedInCode("Migrations/q0003_console.sql"),
             ],
             swiftSettings: strictSettings
         ),
@@ -131,6 +135,7 @@ let package = Package(
             path: "Tests/TestSupport",
             resources: [
                 .copy("smtp_sink.py"),
+                .copy("console_browser.py"),
             ],
             swiftSettings: strictSettings
         ),

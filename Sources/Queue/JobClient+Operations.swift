@@ -109,3 +109,108 @@ extension JobClient {
         }
     }
 }
+
+// MARK: Operators' console
+
+extension JobClient {
+    /// One page of the jobs matching `filter`, newest first, with ids below `before` (the last
+    /// id of the previous page: a keyset, so jobs enqueued meanwhile shift nothing).
+    ///
+    /// Most filters walk an index in id order and stop after `limit` rows; text and last-error
+    /// filters are checked on each row the walk reads, so a text found nowhere reads the whole
+    /// range. The server stops such a statement at the client's deadline rather than working on
+    /// for a caller that gave up.
+    public func jobs(matching filter: JobFilter, before: Int64? = nil, limit: Int = 50) async throws -> [JobRecord] {
+        try await boundedRead { [logger] connection in
+            try await JobQueries.records(matching: filter, before: before, limit: limit, on: connection, logger: logger)
+        }
+    }
+
+    /// How many jobs match `filter`, counted up to `cap`; `capped` says there are more.
+    public func count(matching filter: JobFilter, cap: Int = 100_000) async throws -> JobCount {
+        let counted = try await boundedRead { [logger] connection in
+            try await JobQueries.count(matching: filter, cap: cap, on: connection, logger: logger)
+        }
+        return JobCount(count: min(counted, cap), capped: counted > cap)
+    }
+
+    /// Applies `action` to the jobs of `ids`, or to every job matching `filter`, in batches of
+    /// 1,000, each one short statement under the deadline, so no lock is held for long and a
+    /// large action never waits on the database in one piece. Jobs whose state does not allow
+    /// the action (see ``BulkAction/allowedFrom``) count as matched, not changed; so does a job
+    /// a daemon is writing at that instant. Queues that got work back are woken.
+    ///
+    /// A filter walks from the newest job down, by id, so jobs enqueued while it runs are left
+    /// alone. Batches done stay done if a later one fails.
+    public func bulk(_ action: BulkAction, ids: [Int64]) async throws -> BulkResult {
+        var result = BulkResult(action: action, matched: 0, changed: 0)
+        var start = 0
+        let unique = Array(Set(ids)).sorted(by: >)
+        while start < unique.count {
+            let chunk = Array(unique[start..<min(start + JobQueries.bulkBatchSize, unique.count)])
+            let batch = try await bulkBatch(action, ids: chunk, filter: JobFilter(), before: nil)
+            result.matched += batch.matched
+            result.changed += batch.changed
+            start += chunk.count
+        }
+        return result
+    }
+
+    /// See ``bulk(_:ids:)``.
+    public func bulk(_ action: BulkAction, matching filter: JobFilter) async throws -> BulkResult {
+        var result = BulkResult(action: action, matched: 0, changed: 0)
+        var before: Int64?
+        while true {
+            let batch = try await bulkBatch(action, ids: nil, filter: filter, before: before)
+            result.matched += batch.matched
+            result.changed += batch.changed
+            guard batch.matched == JobQueries.bulkBatchSize, let lowest = batch.lowestID else { return result }
+            before = lowest
+        }
+    }
+
+    private func bulkBatch(_ action: BulkAction, ids: [Int64]?, filter: JobFilter, before: Int64?) async throws -> JobQueries.BulkBatch {
+        try await withConnection { [logger] connection in
+            let batch = try await JobQueries.bulk(action, ids: ids, filter: filter, before: before, on: connection, logger: logger)
+            try await JobQueries.notify(queues: Set(action == .retry ? batch.queues : []), on: connection, logger: logger)
+            return batch
+        }
+    }
+
+    /// Discarded and retrying jobs since `since`, grouped by kind and last error, most frequent first.
+    public func failureGroups(since: Date, queue: String? = nil, kind: String? = nil, limit: Int = 100) async throws -> [FailureGroup] {
+        try await boundedRead { [logger] connection in
+            try await JobQueries.failureGroups(since: since, queue: queue, kind: kind, limit: limit, on: connection, logger: logger)
+        }
+    }
+
+    /// Jobs finished per queue and minute over the last `minutes` minutes.
+    public func finishedPerMinute(minutes: Int) async throws -> [FinishedPerMinute] {
+        try await boundedRead { [logger] connection in
+            try await JobQueries.finishedPerMinute(minutes: minutes, on: connection, logger: logger)
+        }
+    }
+
+    /// The live daemons, each with the number of jobs it runs now.
+    public func daemonActivity() async throws -> [DaemonActivity] {
+        try await withConnection { [logger] connection in
+            let daemons = try await JobQueries.liveDaemons(on: connection, logger: logger)
+            let running = try await JobQueries.runningPerDaemon(on: connection, logger: logger)
+            return daemons.map { DaemonActivity(daemon: $0, running: running[$0.name] ?? 0) }
+        }
+    }
+
+    /// A read under ``withConnection(_:)`` whose statements the server also stops, a second
+    /// after the deadline (so the caller hears the deadline, 503, not the server's cancel): a
+    /// search through history that the caller abandoned would otherwise keep a core busy.
+    private func boundedRead<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        try await withConnection { [logger, deadline] connection in
+            try await connection.transaction(logger: logger) { connection in
+                if let deadline {
+                    try await JobQueries.limitStatements(to: deadline + .seconds(1), on: connection, logger: logger)
+                }
+                return try await body(connection)
+            }
+        }
+    }
+}

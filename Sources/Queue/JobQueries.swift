@@ -469,3 +469,295 @@ enum JobQueries {
         return owned
     }
 }
+
+// MARK: Operators' console
+
+/// A statement put together from the fields a ``JobFilter`` sets, with their values bound as `$n`.
+struct BoundSQL {
+    private(set) var binds = PostgresBindings()
+
+    /// Binds `value` and returns its placeholder.
+    mutating func bind<Value: PostgresDynamicTypeEncodable>(_ value: Value) -> String {
+        binds.append(value)
+        return "$\(binds.count)"
+    }
+
+    /// The statement `sql` with the values bound so far. Bind every value before this call:
+    /// a `bind` inside `sql`'s interpolation would run after this copy of the binds was taken.
+    func query(_ sql: String) -> PostgresQuery {
+        PostgresQuery(unsafeSQL: sql, binds: binds)
+    }
+}
+
+extension JobQueries {
+    /// The most jobs one bulk statement touches: each batch is its own short transaction.
+    static let bulkBatchSize = 1_000
+    /// How far a time filter trusts `id` order to follow `created_at` order: a job whose
+    /// enqueuing transaction ran longer than this between its start and the insert may be
+    /// missed at the edge of a `since`/`until` range.
+    static let creationSkew = "interval '5 minutes'"
+
+    /// The conditions of `filter` on an unaliased `evently_jobs.jobs`, for a `WHERE` (`true` when
+    /// it sets nothing). States are inlined (an enum's values) so the planner sees them and may
+    /// use the partial indexes whose predicate they imply (`jobs_attention_idx`,
+    /// `jobs_discarded_idx`, `jobs_claimable_idx`).
+    ///
+    /// A time range also bounds `id` through `jobs_created_idx`: one probe finds the job created
+    /// last before `since` (first after `until`), give or take ``creationSkew``, and the scan in
+    /// `id` order then stays inside the range instead of filtering through all of history.
+    static func conditions(_ filter: JobFilter, _ sql: inout BoundSQL) -> [String] {
+        var conditions: [String] = []
+        if !filter.states.isEmpty {
+            conditions.append("state IN (\(sqlList(filter.states)))")
+        }
+        if let kind = filter.kind { conditions.append("kind = \(sql.bind(kind))") }
+        if let queue = filter.queue { conditions.append("queue = \(sql.bind(queue))") }
+        if let since = filter.since {
+            let placeholder = sql.bind(since)
+            conditions.append("created_at >= \(placeholder)::timestamptz")
+            conditions.append("""
+                id > coalesce((SELECT b.id FROM evently_jobs.jobs AS b
+                               WHERE b.created_at < \(placeholder)::timestamptz - \(creationSkew)
+                               ORDER BY b.created_at DESC LIMIT 1), 0)
+                """)
+        }
+        if let until = filter.until {
+            let placeholder = sql.bind(until)
+            conditions.append("created_at < \(placeholder)::timestamptz")
+            conditions.append("""
+                id < coalesce((SELECT b.id FROM evently_jobs.jobs AS b
+                               WHERE b.created_at >= \(placeholder)::timestamptz + \(creationSkew)
+                               ORDER BY b.created_at LIMIT 1), 9223372036854775807)
+                """)
+        }
+        if let text = filter.text {
+            let placeholder = sql.bind(text)
+            conditions.append("""
+                (strpos(lower(args::text), lower(\(placeholder)::text)) > 0
+                 OR strpos(lower(errors::text), lower(\(placeholder)::text)) > 0)
+                """)
+        }
+        if let lastError = filter.lastError {
+            conditions.append("coalesce(left(errors -> -1 ->> 'error', \(FailureGroup.errorLength)), '') = \(sql.bind(lastError))::text")
+        }
+        return conditions.isEmpty ? ["true"] : conditions
+    }
+
+    /// One page of the jobs matching `filter`, newest first, with ids below `before`.
+    ///
+    /// ```sql
+    /// SELECT ... FROM evently_jobs.jobs WHERE <filter> AND id < $before ORDER BY id DESC LIMIT $limit
+    /// ```
+    /// Walks an index in `id` order and stops after `limit` matches: the primary key, or
+    /// `jobs_attention_idx` when the states leave out `completed`, `jobs_kind_id_idx` /
+    /// `jobs_queue_id_idx` for a kind or queue. Text (`q`) and `error` are checked row by row
+    /// on what that walk reads, so a rare text reads far back (see ``JobClient/jobs(matching:before:limit:)``).
+    static func records(matching filter: JobFilter, before: Int64?, limit: Int,
+                        on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
+        var sql = BoundSQL()
+        var conditions = conditions(filter, &sql)
+        if let before { conditions.append("id < \(sql.bind(before))") }
+        let limit = sql.bind(limit)
+        let rows = try await connection.openQuery(sql.query("""
+            SELECT \(recordColumns) FROM evently_jobs.jobs
+            WHERE \(conditions.joined(separator: "\n  AND "))
+            ORDER BY id DESC
+            LIMIT \(limit)
+            """), logger: logger)
+        return try await decodeRecords(rows)
+    }
+
+    /// How many jobs match `filter`, counting no further than `cap` + 1 (the same index walks
+    /// as ``records(matching:before:limit:on:logger:)``).
+    static func count(matching filter: JobFilter, cap: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        var sql = BoundSQL()
+        let conditions = conditions(filter, &sql)
+        let limit = sql.bind(cap + 1)
+        let rows = try await connection.openQuery(sql.query("""
+            SELECT count(*)::bigint FROM (
+                SELECT 1 FROM evently_jobs.jobs
+                WHERE \(conditions.joined(separator: "\n      AND "))
+                LIMIT \(limit)
+            ) AS matched
+            """), logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
+    /// What one bulk batch did, and where the next one starts.
+    struct BulkBatch {
+        var matched: Int
+        /// The lowest id the batch matched; the next batch takes ids below it.
+        var lowestID: Int64?
+        var changed: Int
+        /// Queues that got work back (retry), to wake.
+        var queues: [String]
+    }
+
+    /// Applies `action` to up to ``bulkBatchSize`` jobs, in one statement (its own short
+    /// transaction): those of `ids`, or the newest matching `filter` below `before`.
+    ///
+    /// ```sql
+    /// WITH matched AS (SELECT id, unique_key FROM evently_jobs.jobs WHERE <ids or filter> ORDER BY id DESC LIMIT 1000),
+    ///      target  AS (SELECT ... JOIN matched ... WHERE state IN (<allowed>) FOR UPDATE SKIP LOCKED),
+    ///      changed AS (UPDATE / DELETE ... FROM target RETURNING queue)
+    /// SELECT <counts>
+    /// ```
+    /// `SKIP LOCKED`: a row a daemon is writing this instant (a renewal, a completion) is left
+    /// as it is and counts as matched, not changed, rather than the batch waiting on it or
+    /// deadlocking with the completer's multi-row updates. The state is checked again on the
+    /// locked row, so a job that finished meanwhile is not retried or cancelled by mistake.
+    /// Index use is that of ``records(matching:before:limit:on:logger:)``, or the primary key for ids.
+    static func bulk(_ action: BulkAction, ids: [Int64]?, filter: JobFilter, before: Int64?,
+                     on connection: PostgresConnection, logger: Logger) async throws -> BulkBatch {
+        var sql = BoundSQL()
+        var conditions: [String]
+        if let ids {
+            conditions = ["id = ANY(\(sql.bind(ids))::bigint[])"]
+        } else {
+            conditions = Self.conditions(filter, &sql)
+        }
+        if let before { conditions.append("id < \(sql.bind(before))") }
+        var target = "j.state IN (\(sqlList(action.allowedFrom)))"
+        if action == .retry {
+            // A retried job takes its unique key back: not while another unfinished job holds
+            // it, and only the newest of the batch's jobs sharing a key.
+            target += """
+
+                  AND (m.unique_key IS NULL OR (
+                      NOT EXISTS (SELECT 1 FROM evently_jobs.jobs AS o
+                                  WHERE o.unique_key = m.unique_key AND o.id <> m.id AND o.state IN (\(unfinishedStates)))
+                      AND NOT EXISTS (SELECT 1 FROM matched AS n WHERE n.unique_key = m.unique_key AND n.id > m.id)))
+                """
+        }
+        let change: String
+        switch action {
+        case .retry:
+            change = """
+                UPDATE evently_jobs.jobs AS j
+                    SET state = 'available', run_at = now(), finalized_at = NULL,
+                        max_attempts = greatest(j.max_attempts, j.attempt + 1)
+                    FROM target AS t WHERE j.id = t.id
+                    RETURNING j.queue
+                """
+        case .cancel:
+            change = """
+                UPDATE evently_jobs.jobs AS j
+                    SET state = 'cancelled', finalized_at = now(), lease_expires_at = NULL,
+                        errors = j.errors || jsonb_build_array(jsonb_build_object(
+                            'attempt', j.attempt, 'at', now(), 'kind', 'cancelled', 'error', 'cancelled by an operator'))
+                    FROM target AS t WHERE j.id = t.id
+                    RETURNING j.queue
+                """
+        case .delete:
+            change = """
+                DELETE FROM evently_jobs.jobs AS j USING target AS t WHERE j.id = t.id
+                    RETURNING j.queue
+                """
+        }
+        let rows = try await connection.openQuery(sql.query("""
+            WITH matched AS (
+                SELECT id, unique_key FROM evently_jobs.jobs
+                WHERE \(conditions.joined(separator: "\n      AND "))
+                ORDER BY id DESC
+                LIMIT \(bulkBatchSize)
+            ), target AS (
+                SELECT j.id FROM evently_jobs.jobs AS j JOIN matched AS m ON m.id = j.id
+                WHERE \(target)
+                FOR UPDATE OF j SKIP LOCKED
+            ), changed AS (
+                \(change)
+            )
+            SELECT (SELECT count(*) FROM matched)::bigint, (SELECT min(id) FROM matched),
+                   (SELECT count(*) FROM changed)::bigint, ARRAY(SELECT DISTINCT queue FROM changed)
+            """), logger: logger)
+        for try await (matched, lowest, changed, queues) in rows.decode((Int, Int64?, Int, [String]).self) {
+            return BulkBatch(matched: matched, lowestID: lowest, changed: changed, queues: queues)
+        }
+        throw QueueError.unexpected("the bulk statement returned no row")
+    }
+
+    /// Discarded and retrying jobs grouped by kind and the first ``FailureGroup/errorLength``
+    /// characters of their last error, most frequent first.
+    ///
+    /// Discarded jobs since `since` come from `jobs_discarded_idx` (by `finalized_at`), retrying
+    /// ones from `jobs_claimable_idx` (only unfinished jobs are in it); each is then read for its
+    /// last error, so the cost follows the failures in the window, not the history.
+    static func failureGroups(since: Date, queue: String?, kind: String?, limit: Int,
+                              on connection: PostgresConnection, logger: Logger) async throws -> [FailureGroup] {
+        var sql = BoundSQL()
+        var narrow = ""
+        if let queue { narrow += " AND queue = \(sql.bind(queue))" }
+        if let kind { narrow += " AND kind = \(sql.bind(kind))" }
+        let from = sql.bind(since)
+        let groupLimit = sql.bind(limit)
+        let rows = try await connection.openQuery(sql.query("""
+            WITH failed AS (
+                SELECT id, kind, state, finalized_at AS seen_at, errors -> -1 ->> 'error' AS error
+                FROM evently_jobs.jobs
+                WHERE state = 'discarded' AND finalized_at >= \(from)::timestamptz\(narrow)
+                UNION ALL
+                SELECT id, kind, state, coalesce(attempted_at, created_at), errors -> -1 ->> 'error'
+                FROM evently_jobs.jobs
+                WHERE state = 'retryable' AND coalesce(attempted_at, created_at) >= \(from)::timestamptz\(narrow)
+            )
+            SELECT kind, coalesce(left(error, \(FailureGroup.errorLength)), '') AS message, count(*)::bigint,
+                   count(*) FILTER (WHERE state = 'discarded')::bigint, count(*) FILTER (WHERE state = 'retryable')::bigint,
+                   min(seen_at), max(seen_at), max(id)
+            FROM failed
+            GROUP BY kind, message
+            ORDER BY count(*) DESC, kind, message
+            LIMIT \(groupLimit)
+            """), logger: logger)
+        var groups: [FailureGroup] = []
+        for try await (kind, error, count, discarded, retryable, first, last, sample)
+            in rows.decode((String, String, Int, Int, Int, Date, Date, Int64).self) {
+            groups.append(FailureGroup(kind: kind, error: error, count: count, discarded: discarded, retryable: retryable,
+                                       firstSeen: first, lastSeen: last, sampleID: sample))
+        }
+        return groups
+    }
+
+    /// Per queue and minute, the jobs that finished over the last `minutes` minutes (the
+    /// current one included), by outcome; minutes without any are left out.
+    ///
+    /// A range of `jobs_finalized_idx`, which carries `queue` and `state` (q0003), so the
+    /// history's rows are not read, only the index entries of the window.
+    static func finishedPerMinute(minutes: Int, on connection: PostgresConnection, logger: Logger) async throws -> [FinishedPerMinute] {
+        let rows = try await connection.openQuery("""
+            SELECT queue, date_trunc('minute', finalized_at) AS minute,
+                   count(*) FILTER (WHERE state = 'completed')::bigint,
+                   count(*) FILTER (WHERE state = 'discarded')::bigint,
+                   count(*) FILTER (WHERE state = 'cancelled')::bigint
+            FROM evently_jobs.jobs
+            WHERE state IN (\(unescaped: finishedStates))
+              AND finalized_at >= date_trunc('minute', now()) - \(minutes - 1) * interval '1 minute'
+            GROUP BY queue, minute
+            ORDER BY minute, queue
+            """, logger: logger)
+        var series: [FinishedPerMinute] = []
+        for try await (queue, minute, completed, discarded, cancelled) in rows.decode((String, Date, Int, Int, Int).self) {
+            series.append(FinishedPerMinute(queue: queue, minute: minute, completed: completed, discarded: discarded,
+                                            cancelled: cancelled))
+        }
+        return series
+    }
+
+    /// Stops every statement of the caller's transaction that runs longer than `limit`.
+    static func limitStatements(to limit: Duration, on connection: PostgresConnection, logger: Logger) async throws {
+        let milliseconds = String(max(1, Int(limit.timeInterval * 1000)))
+        try await connection.openQuery("SELECT set_config('statement_timeout', \(milliseconds), true)", logger: logger)
+    }
+
+    /// Running jobs per daemon name (`attempted_by`, set by the claim), from `jobs_running_lease_idx`.
+    static func runningPerDaemon(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        let rows = try await connection.openQuery("""
+            SELECT attempted_by, count(*)::bigint FROM evently_jobs.jobs
+            WHERE state = 'running' AND attempted_by IS NOT NULL
+            GROUP BY attempted_by
+            """, logger: logger)
+        var running: [String: Int] = [:]
+        for try await (name, count) in rows.decode((String, Int).self) { running[name] = count }
+        return running
+    }
+}

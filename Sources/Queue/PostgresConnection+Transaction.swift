@@ -9,6 +9,10 @@ extension PostgresConnection {
     /// is refused before BEGIN and before COMMIT instead of being written to: PostgresNIO 1.33.2
     /// drops a statement written to a closed channel without completing it, and its caller
     /// would wait forever (compare postgres-nio issues #487 and #601).
+    ///
+    /// A task cancelled before COMMIT rolls back instead: a caller that gave up waiting (an HTTP
+    /// request past `http.database_timeout`) must not have its work committed behind its back.
+    /// Only a COMMIT already on its way can still land after the caller gave up.
     public func transaction<Result>(
         logger: Logger,
         isolation: isolated (any Actor)? = #isolation,
@@ -24,6 +28,10 @@ extension PostgresConnection {
             throw error
         }
         guard !isClosed else { throw ConnectionClosed() }
+        if Task.isCancelled {
+            try? await query("ROLLBACK", logger: logger)
+            throw CancellationError()
+        }
         do {
             try await query("COMMIT", logger: logger)
         } catch {

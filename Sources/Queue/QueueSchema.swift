@@ -3,5 +3,6 @@ public enum QueueSchema {
     public static let migrations: [SchemaMigration] = [
         SchemaMigration(module: "queue", resourceName: "q0001_jobs.sql", bytes: PackageResources.q0001_jobs_sql),
         SchemaMigration(module: "queue", resourceName: "q0002_daemons.sql", bytes: PackageResources.q0002_daemons_sql),
+        SchemaMigration(module: "queue", resourceName: "q0003_console.sql", bytes: PackageResources.q0003_console_sql),
     ]
 }

@@ -11,6 +11,10 @@ import Testing
             config.intake.rateLimitPerUser = 0
             config.intake.rateLimitPerAddress = 0
             config.database.poolSize = 24
+            // These tests are about seat counts under real concurrency: 1,000 requests on a
+            // loaded 2-core machine wait long for a connection, and giving up early (the 503 of
+            // DatabaseOutageTests) is not what they measure.
+            config.intake.databaseTimeout = .seconds(120)
         }, body)
     }
 

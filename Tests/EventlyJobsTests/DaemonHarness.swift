@@ -28,6 +28,9 @@ struct DaemonHarness {
 
         var config = try JobsConfig(file: ConfFile(path: directory.appendingPathComponent("jobs.conf").path, text: ""))
         config.http.port = 0
+        // Requests of a suite running beside fifty others on two cores can wait seconds for a
+        // connection: only the tests of the deadline itself set it short.
+        config.intake.databaseTimeout = .seconds(60)
         configure(&config)
         var clientConfiguration = cluster.clientConfiguration()
         let proxy = proxied ? try await FaultProxy.start(toUnixSocket: cluster.socketPath) : nil

@@ -262,6 +262,10 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async 
 /// The Python that runs `smtp_sink.py`.
 enum TestPython {
     static let aiosmtpdRequirement = "aiosmtpd==1.4.6"
+    /// The console's browser test drives the system Chromium (Debian's) with it.
+    static let seleniumRequirement = "selenium==4.38.0"
+    /// What the test virtualenv holds; its marker file names them, so a change rebuilds it.
+    static let requirements = [aiosmtpdRequirement, seleniumRequirement]
     private static let cached = Mutex<Result<String, any Error>?>(nil)
 
     /// The package's root folder, three levels above this file.
@@ -299,7 +303,7 @@ enum TestPython {
         let isComplete = {
             fileManager.isExecutableFile(atPath: python)
                 && (try? String(contentsOfFile: marker, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
-                    == aiosmtpdRequirement
+                    == requirements.joined(separator: " ")
         }
         if isComplete() { return python }
 
@@ -320,7 +324,7 @@ enum TestPython {
 
         try? fileManager.removeItem(at: venv)
         let advice = "The SMTP test server needs Python 3 with venv and pip (Debian: apt-get install python3-venv), "
-            + "or EVENTLY_TEST_PYTHON set to a python that has \(aiosmtpdRequirement)."
+            + "or EVENTLY_TEST_PYTHON set to a python that has \(requirements.joined(separator: " "))."
         let created: (status: Int32, output: String)
         do {
             created = try ChildProcesses.runToCompletion(["python3", "-m", "venv", venv.path])
@@ -334,15 +338,15 @@ enum TestPython {
                     + created.output + "\n" + advice)
         }
         let installed = try ChildProcesses.runToCompletion([
-            python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input", aiosmtpdRequirement,
-        ])
+            python, "-m", "pip", "install", "--disable-pip-version-check", "--no-input",
+        ] + requirements)
         guard installed.status == 0 else {
             try? fileManager.removeItem(at: venv)
             throw TestServerError(
-                "installing \(aiosmtpdRequirement) into the test virtualenv failed: pip exited with \(installed.status)\n"
+                "installing \(requirements.joined(separator: " ")) into the test virtualenv failed: pip exited with \(installed.status)\n"
                     + installed.output.split(separator: "\n").suffix(30).joined(separator: "\n") + "\n" + advice)
         }
-        try (aiosmtpdRequirement + "\n").write(toFile: marker, atomically: true, encoding: .utf8)
+        try (requirements.joined(separator: " ") + "\n").write(toFile: marker, atomically: true, encoding: .utf8)
         return python
     }
 }

@@ -179,7 +179,9 @@ import Testing
                 try await DeliveryFixture.running(cutOff) {
                     let job = try await JobClient(client: client, logger: Self.logger)
                         .enqueue(EmailSendWorker.Payload(notificationID: id)).id
-                    try await f.waitUntil("attempt 1 to mark the row") { try await f.sendingMark(id).by == "\(job):1" }
+                    // (On a loaded machine the first claim's 2 s lease can lapse before its mark: then
+                    // a later attempt of the cut-off daemon takes the mark, and the story is the same.)
+                    try await f.waitUntil("the cut-off daemon to mark the row") { try await f.sendingMark(id).by?.hasPrefix("\(job):") == true }
                     // Its session reaches the end of DATA at once (loopback) and waits for the reply.
                     try await Task.sleep(for: .milliseconds(300))
                     proxy.blackHole()

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import PostgresNIO
+import Queue
 
 /// `--config`, shared by every subcommand.
 struct ConfigOptions: ParsableArguments {
@@ -20,8 +21,14 @@ struct ConfigOptions: ParsableArguments {
     /// Loads the configuration, prepares its database (starting the embedded cluster when no
     /// URL is configured) and runs `body` with a client configuration for it; the embedded
     /// cluster is stopped afterwards. `logLevel` turns the configured level into the command's.
+    ///
+    /// With `reachableFirst`, one connection is opened (within `database.connect_timeout`)
+    /// before anything else, so that a wrong URL, database name or password fails the command at
+    /// once with the server's own message: the pool would retry behind a circuit breaker for
+    /// about a minute and then report only that the breaker tripped.
     func withDatabase<T>(
         logLevel: (Logger.Level) -> Logger.Level = { $0 },
+        reachableFirst: Bool = false,
         _ body: (JobsConfig, Logger, PostgresClient.Configuration) async throws -> T
     ) async throws -> T {
         let config = try load()
@@ -30,6 +37,25 @@ struct ConfigOptions: ParsableArguments {
         let location = DatabaseLocation(config: config, logger: logger)
         let clientConfiguration = try location.prepare(config: config, logger: logger)
         defer { location.shutDown(logger: logger) }
+        if reachableFirst {
+            try await Self.checkReachable(clientConfiguration, tls: try DatabaseLocation.connectionTLS(url: config.database.url),
+                                          within: config.database.connectTimeout, logger: logger)
+        }
         return try await body(config, logger, clientConfiguration)
+    }
+
+    static func checkReachable(_ configuration: PostgresClient.Configuration, tls: PostgresConnection.Configuration.TLS,
+                               within limit: Duration, logger: Logger) async throws {
+        let target = PostgresConnection.Configuration(sameServerAs: configuration, tls: tls)
+        do {
+            try await withDeadline(limit) {
+                let connection = try await PostgresConnection.connect(configuration: target, id: 0, logger: logger)
+                try? await connection.close()
+            }
+        } catch let error as DeadlineExceeded {
+            throw CommandFailure(message: "cannot reach the database: no answer within \(error.limit) (database.connect_timeout)")
+        } catch {
+            throw CommandFailure(message: "cannot reach the database: \(readableDescription(of: error))")
+        }
     }
 }

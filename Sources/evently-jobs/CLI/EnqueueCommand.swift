@@ -9,10 +9,18 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Argument(help: "The job kind, e.g. diag.noop") var kind: String
     @Option(help: "Arguments as a JSON object.") var args: String = "{}"
     @Option var queue: String = EnqueueOptions().queue
-    @Option(help: "Lower runs first.") var priority: Int = EnqueueOptions().priority
+    // `.unconditional`: `--priority -5` is a value, not an unknown option.
+    @Option(parsing: .unconditional, help: "Lower runs first; negative values jump the line.") var priority: Int = EnqueueOptions().priority
     @Option(help: "When to run, RFC 3339 (e.g. 2026-01-01T09:00:00Z).") var runAt: String?
     @Option var uniqueKey: String?
     @Option var maxAttempts: Int = EnqueueOptions().maxAttempts
+
+    func validate() throws {
+        guard InputLimits.priority.contains(priority) else {
+            throw ValidationError("--priority must be between \(InputLimits.priority.lowerBound) and \(InputLimits.priority.upperBound)")
+        }
+        try QueuesCommand.checkQueueName(queue)
+    }
 
     func run() async throws {
         var runAtDate: Date?

@@ -12,8 +12,12 @@ struct JobsCommand: AsyncParsableCommand {
         @Option var state: String?
         @Option var kind: String?
         @Option var queue: String?
-        @Option var limit: Int = 50
+        @Option(help: "How many jobs to show, 1 to 1000.") var limit: Int = 50
         @Flag var json = false
+
+        func validate() throws {
+            guard (1...1_000).contains(limit) else { throw ValidationError("--limit must be 1 to 1000") }
+        }
 
         func run() async throws {
             var jobState: JobState?

@@ -10,7 +10,7 @@ struct MigrateCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
-        let applied = try await options.withDatabase { _, logger, clientConfiguration in
+        let applied = try await options.withDatabase(reachableFirst: true) { _, logger, clientConfiguration in
             let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
             return try await client.whileRunning {
                 try await DatabaseSchema.migrator(logger: logger).migrate(client)

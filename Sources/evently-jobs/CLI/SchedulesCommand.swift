@@ -11,38 +11,14 @@ struct SchedulesCommand: AsyncParsableCommand {
     @Option(help: "How many upcoming fire times to show.") var next = 3
     @Flag var json = false
 
-    struct Row: Encodable {
-        var name: String
-        var cron: String
-        var timeZone: String
-        var kind: String
-        var queue: String
-        var enabled: Bool
-        var nextFireTimes: [Date]
-        var lastTick: Date?
-        enum CodingKeys: String, CodingKey {
-            case name, cron, kind, queue, enabled
-            case timeZone = "time_zone", nextFireTimes = "next_fire_times", lastTick = "last_tick"
-        }
+    func validate() throws {
+        guard (1...20).contains(next) else { throw ValidationError("--next must be 1 to 20") }
     }
 
     func run() async throws {
         let config = try options.load()
         let rows = try await options.withJobClient { jobs in
-            var rows: [Row] = []
-            for schedule in config.scheduling.schedules {
-                var upcoming: [Date] = []
-                var cursor = Date()
-                while upcoming.count < next, let fire = schedule.expression.nextFireDate(after: cursor) {
-                    upcoming.append(fire)
-                    cursor = fire
-                }
-                let last = try await ScheduleTicks.lastTick(schedule: schedule.name, client: jobs.client, logger: jobs.logger)
-                rows.append(Row(name: schedule.name, cron: schedule.expression.text, timeZone: schedule.expression.timeZone.identifier,
-                                kind: schedule.kind, queue: schedule.queue, enabled: schedule.enabled,
-                                nextFireTimes: upcoming, lastTick: last))
-            }
-            return rows
+            try await ScheduleOverview.list(config.scheduling.schedules, next: next, client: jobs.client, logger: jobs.logger)
         }
         if json { print(try OperatorOutput.json(rows)); return }
         var table = [["schedule", "cron", "zone", "kind", "enabled", "next", "last tick"]]

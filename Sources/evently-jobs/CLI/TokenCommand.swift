@@ -34,9 +34,7 @@ struct TokenCommand: AsyncParsableCommand {
 
     func run() async throws {
         let config = try options.load()
-        guard let secret = config.intake.jwtSecret else {
-            throw CommandFailure(message: "no secret configured: set auth.jwt_secret in \(options.config) or EVENTLY_JWT_SECRET (make one with `openssl rand -hex 32`)")
-        }
+        let secret = try Self.secret(of: config, path: options.config)
         let userID: UUID
         if let sub {
             guard let given = UUID(uuidString: sub) else { throw ValidationError("--sub must be a UUID") }
@@ -53,13 +51,27 @@ struct TokenCommand: AsyncParsableCommand {
         if let problem = ContactAddress.emailProblem(email) { throw ValidationError("--email \(problem)") }
         if let phone, let problem = ContactAddress.phoneProblem(phone) { throw ValidationError("--phone \(problem)") }
 
-        let now = Date()
+        print(try await Self.sign(secret: secret, intake: config.intake, userID: userID, role: role, email: email,
+                                  phone: phone, lifetime: lifetime))
+    }
+
+    /// The configured signing secret, or a message saying where to set one.
+    static func secret(of config: JobsConfig, path: String) throws -> String {
+        guard let secret = config.intake.jwtSecret else {
+            throw CommandFailure(message: "no secret configured: set auth.jwt_secret in \(path) or EVENTLY_JWT_SECRET (make one with `openssl rand -hex 32`)")
+        }
+        return secret
+    }
+
+    /// A token for `userID` signed with `secret`, carrying the configured issuer and audience.
+    static func sign(secret: String, intake: JobsConfig.Intake, userID: UUID, role: String, email: String,
+                     phone: String? = nil, lifetime: Duration) async throws -> String {
         let claims = Authenticator.Claims(
             sub: .init(value: userID.uuidString.lowercased()), email: email, role: role,
-            exp: .init(value: now.addingTimeInterval(TimeInterval(lifetime.components.seconds))), phoneNumber: phone,
-            nbf: nil, iss: config.intake.issuer.map { .init(value: $0) }, aud: config.intake.audience.map { .init(value: [$0]) })
+            exp: .init(value: Date().addingTimeInterval(TimeInterval(lifetime.components.seconds))), phoneNumber: phone,
+            nbf: nil, iss: intake.issuer.map { .init(value: $0) }, aud: intake.audience.map { .init(value: [$0]) })
         let keys = JWTKeyCollection()
         await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
-        print(try await keys.sign(claims))
+        return try await keys.sign(claims)
     }
 }

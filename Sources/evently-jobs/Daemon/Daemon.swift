@@ -46,7 +46,8 @@ struct Daemon: Sendable {
             }
             if config.http.enabled {
                 let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake,
-                                        booking: config.booking, sms: config.delivery.sms, logger: logger)
+                                        booking: config.booking, sms: config.delivery.sms, schedules: config.scheduling.schedules,
+                                        logger: logger)
                 if config.intake.jwtSecret == nil {
                     logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET; make one with `openssl rand -hex 32`)")
                 }

@@ -12,6 +12,7 @@ extension HTTPField.Name {
     /// The next page of a list (``Page``), beside its `Link: <...>; rel="next"`.
     static let nextCursor = Self("X-Next-Cursor")!
     static let link = Self("Link")!
+    static let referrerPolicy = Self("Referrer-Policy")!
     /// The SMS provider's callback signature headers (``WebhookSignature``).
     static let webhookTimestamp = Self(WebhookSignature.timestampHeader)!
     static let webhookSignature = Self(WebhookSignature.signatureHeader)!

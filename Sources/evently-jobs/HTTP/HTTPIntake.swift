@@ -7,6 +7,7 @@ import NIOCore
 import PostgresNIO
 import Prometheus
 import Queue
+import Scheduler
 import Workers
 
 /// The daemon's HTTP side: the router with its middleware and every route group
@@ -18,6 +19,8 @@ struct HTTPIntake: Sendable {
     let settings: JobsConfig.Intake
     let booking: BookingSettings
     var sms = SMSSettings()
+    /// The configured schedules, for `/v1/schedules` (list and run now).
+    var schedules: [Schedule] = []
     let logger: Logger
 
     /// The HTTP/1.1 server: idle connections (and heads that trickle in) are closed after
@@ -50,6 +53,9 @@ struct HTTPIntake: Sendable {
             perAddress: RateLimiter(perMinute: settings.rateLimitPerAddress)))
 
         HealthRoutes(client: client, migrator: migrator, metrics: metrics, logger: logger).add(to: router)
+        ConsoleRoutes().add(to: router)
+        ScheduleRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), schedules: schedules)
+            .add(to: router)
         JobRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), scope: EnqueueScope(patterns: settings.enqueueKinds)).add(to: router)
         let bookingAPI = BookingAPI(client: client, settings: booking, databaseTimeout: settings.databaseTimeout, logger: logger)
         EventRoutes(api: bookingAPI).add(to: router)

@@ -17,13 +17,7 @@ struct Page: Sendable {
     /// The page `request` asks for; 400 naming `limit` or `cursor` when they are bad.
     init(_ request: Request, defaultLimit: Int, maximumLimit: Int = InputLimits.pageSize.upperBound) throws(APIError) {
         let query = request.uri.queryParameters
-        limit = defaultLimit
-        if let text = query.get("limit") {
-            guard text.count <= 6, let value = Int(text), (1...maximumLimit).contains(value) else {
-                throw APIError.badRequest("'limit' must be 1 to \(maximumLimit)", field: "limit")
-            }
-            limit = value
-        }
+        limit = try Page.limit(request, defaultLimit: defaultLimit, maximumLimit: maximumLimit)
         offset = 0
         if let text = query.get("cursor") {
             guard let value = Self.decode(cursor: text) else {
@@ -31,6 +25,15 @@ struct Page: Sendable {
             }
             offset = value
         }
+    }
+
+    /// `?limit=`, 400 naming it unless it is 1 to `maximumLimit`.
+    static func limit(_ request: Request, defaultLimit: Int, maximumLimit: Int) throws(APIError) -> Int {
+        guard let text = request.uri.queryParameters.get("limit") else { return defaultLimit }
+        guard text.count <= 6, let value = Int(text), (1...maximumLimit).contains(value) else {
+            throw APIError.badRequest("'limit' must be 1 to \(maximumLimit)", field: "limit")
+        }
+        return value
     }
 
     /// How many rows to read: one more than the page holds.
@@ -49,19 +52,29 @@ struct Page: Sendable {
     }
 
     static func encode(offset: Int) -> String {
-        Data("o\(offset)".utf8).base64EncodedString()
+        base64URL("o\(offset)")
+    }
+
+    static func decode(cursor: String) -> Int? {
+        guard let text = text(ofCursor: cursor), text.first == "o", let offset = Int(text.dropFirst()),
+              (0...maximumOffset).contains(offset), encode(offset: offset) == cursor else { return nil }
+        return offset
+    }
+
+    /// `text` as unpadded base64url: safe in a query string and a header as it is.
+    static func base64URL(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString()
             .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
             .replacingOccurrences(of: "=", with: "")
     }
 
-    static func decode(cursor: String) -> Int? {
+    /// What a cursor says, or nil when it is not one of ours.
+    static func text(ofCursor cursor: String) -> String? {
         guard cursor.count <= InputLimits.cursorMaxLength else { return nil }
         var base64 = cursor.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-        guard let data = Data(base64Encoded: base64), let text = String(data: data, encoding: .utf8),
-              text.first == "o", let offset = Int(text.dropFirst()), (0...maximumOffset).contains(offset),
-              encode(offset: offset) == cursor else { return nil }
-        return offset
+        guard let data = Data(base64Encoded: base64) else { return nil }
+        return String(data: data, encoding: .utf8)
     }
 
     /// The request's path and query with `cursor` replaced.
@@ -73,5 +86,50 @@ struct Page: Sendable {
         items.append(URLQueryItem(name: "cursor", value: cursor))
         components.queryItems = items
         return components.string ?? request.uri.path
+    }
+}
+
+/// One page of a list read by keyset: `?limit=` as ``Page``, and `?cursor=` naming the last id
+/// of the previous page, so rows added meanwhile (newer, above it) shift nothing, and a page
+/// reads one index range however deep it is. Same headers as ``Page``; its cursors are not
+/// interchangeable with offset cursors (each refuses the other's).
+struct KeysetPage: Sendable {
+    var limit: Int
+    /// Rows below this id; nil on the first page.
+    var before: Int64?
+
+    init(_ request: Request, defaultLimit: Int, maximumLimit: Int = InputLimits.pageSize.upperBound) throws(APIError) {
+        let query = request.uri.queryParameters
+        limit = try Page.limit(request, defaultLimit: defaultLimit, maximumLimit: maximumLimit)
+        if let text = query.get("cursor") {
+            guard let value = Self.decode(cursor: text) else {
+                throw APIError.badRequest("'cursor' must be the X-Next-Cursor of a previous page", field: "cursor")
+            }
+            before = value
+        }
+    }
+
+    var fetchLimit: Int { limit + 1 }
+
+    /// The first `limit` of `rows` (newest first, read with ``fetchLimit``) as the JSON array
+    /// answer; when there are more, the cursor names the last row shown.
+    func respond<T: Encodable>(_ rows: [T], id: (T) -> Int64, request: Request) throws -> Response {
+        var headers: HTTPFields = [:]
+        if rows.count > limit {
+            let cursor = Self.encode(before: id(rows[limit - 1]))
+            headers[.link] = "<\(Page.link(request, cursor: cursor))>; rel=\"next\""
+            headers[.nextCursor] = cursor
+        }
+        return try JSONResponse.make(Array(rows.prefix(limit)), headers: headers)
+    }
+
+    static func encode(before id: Int64) -> String {
+        Page.base64URL("k\(id)")
+    }
+
+    static func decode(cursor: String) -> Int64? {
+        guard let text = Page.text(ofCursor: cursor), text.first == "k", let id = Int64(text.dropFirst()), id > 0,
+              encode(before: id) == cursor else { return nil }
+        return id
     }
 }

@@ -3,7 +3,8 @@ import HTTPTypes
 import Hummingbird
 import Queue
 
-/// `/v1/jobs` and `/v1/queues`: enqueue and steer jobs over HTTP (admin or operator role).
+/// `/v1/jobs` and `/v1/queues`: enqueue and steer jobs over HTTP (admin or operator role); the
+/// console's lists and bulk actions are in ``OperatorRoutes``.
 struct JobRoutes: Sendable {
     let jobs: JobClient
     /// The kinds HTTP may enqueue (`[http] enqueue_kinds`, never the internal ones).
@@ -69,6 +70,7 @@ struct JobRoutes: Sendable {
             let queues = try await jobs.status()
             return try page.respond(Array(queues.dropFirst(page.offset).prefix(page.fetchLimit)), request: request)
         }
+        OperatorRoutes(jobs: jobs).add(to: router)
     }
 
     /// The bounds of ``InputLimits``, field by field.

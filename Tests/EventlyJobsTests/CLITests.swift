@@ -522,6 +522,96 @@ import Testing
         }
     }
 
+    // MARK: jobs bulk, daemons, status --watch
+
+    @Test(.timeLimit(.minutes(2)))
+    func jobsBulkCountsFirstAndActsOnlyWithYes() async throws {
+        try await withFixture { db in
+            var failed: [Int64] = []
+            for index in 0..<5 {
+                let id = try await db.jobs.enqueue(NewJob(kind: index < 3 ? "diag.fail" : "diag.noop")).id
+                failed.append(id)
+            }
+            try await db.execute("""
+                UPDATE evently_jobs.jobs SET state = 'discarded', attempt = 1, finalized_at = now(),
+                       errors = '[{"attempt": 1, "at": "2026-01-01T00:00:00Z", "kind": "error", "error": "smtp down"}]'
+                WHERE kind = 'diag.fail'
+                """)
+            let dry = try await db.cli("jobs", "bulk", "retry", "--state", "discarded", "--kind", "diag.fail")
+            #expect(dry.status == 0 && dry.stdout.contains("3 job(s) named; nothing changed"), "\(dry)")
+            #expect(try await db.number("SELECT count(*) FROM evently_jobs.jobs WHERE state = 'discarded'") == 3)
+
+            let retried = try await db.cli("jobs", "bulk", "retry", "--state", "discarded", "--error", "smtp down", "--yes")
+            #expect(retried.status == 0 && retried.stdout.contains("retry: 3 of 3 matching job(s) changed"), "\(retried)")
+            #expect(try await db.number("SELECT count(*) FROM evently_jobs.jobs WHERE state = 'available'") == 5)
+
+            let cancelled = try await db.cli("jobs", "bulk", "cancel", "--ids", "\(failed[3]),\(failed[4])", "--yes")
+            #expect(cancelled.status == 0 && cancelled.stdout.contains("cancel: 2 of 2"), "\(cancelled)")
+            let deleted = try await db.cli("jobs", "bulk", "delete", "--state", "cancelled", "--yes")
+            #expect(deleted.status == 0 && deleted.stdout.contains("delete: 2 of 2"), "\(deleted)")
+            #expect(try await db.number("SELECT count(*) FROM evently_jobs.jobs") == 3)
+
+            for (arguments, message) in [
+                (["jobs", "bulk", "retry"], "name the jobs"),
+                (["jobs", "bulk", "restart", "--kind", "x"], "the action must be retry, cancel or delete"),
+                (["jobs", "bulk", "retry", "--ids", "1", "--kind", "x"], "give --ids or filter options, not both"),
+                (["jobs", "bulk", "retry", "--ids", "1,x"], "--ids must be positive job ids"),
+                (["jobs", "bulk", "cancel", "--state", "done"], "--state takes"),
+            ] {
+                let bad = try await db.cli(arguments)
+                #expect(bad.status == 64 && bad.stderr.contains(message), "\(arguments): \(bad)")
+            }
+            #expect(try await db.number("SELECT count(*) FROM evently_jobs.jobs") == 3, "bad input changed nothing")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func daemonsListsTheLiveOnesWithRunningJobs() async throws {
+        try await withFixture { db in
+            let empty = try await db.cli("daemons")
+            #expect(empty.status == 0 && empty.stdout.contains("(no live daemon)"), "\(empty)")
+            try await db.execute("""
+                INSERT INTO evently_jobs.daemons (name, host, pid, version, queues, kinds, started_at, heartbeat_at, expires_at)
+                VALUES ('cli-test:1', 'cli-host', 4242, '9.9.9', '{"default": 4}', ARRAY['diag.noop'], now(), now(), now() + interval '1 hour'),
+                       ('gone:2', 'old-host', 7, '0.1', '{}', ARRAY[]::text[], now() - interval '3 minutes',
+                        now() - interval '2 minutes', now() - interval '1 minute')
+                """)
+            let id = try await db.jobs.enqueue(NewJob(kind: "diag.noop")).id
+            try await db.execute("""
+                UPDATE evently_jobs.jobs SET state = 'running', attempt = 1, attempted_by = 'cli-test:1',
+                       attempted_at = now(), lease_expires_at = now() + interval '1 minute' WHERE id = \(id)
+                """)
+            let table = try await db.cli("daemons")
+            #expect(table.status == 0, "\(table)")
+            let row = try #require(table.row("cli-test:1"), "\(table)")
+            #expect(row.contains("cli-host") && row.contains("4242") && row.contains("9.9.9") && row.contains("default(4)"), "\(row)")
+            #expect(row.last == "1", "one job running: \(row)")
+            #expect(table.row("gone:2") == nil, "an expired heartbeat is not live: \(table)")
+            let json = try await db.cli("daemons", "--json")
+            let listed = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json)")
+            #expect(listed.count == 1 && listed.first?["running"] as? Int == 1 && listed.first?["name"] as? String == "cli-test:1")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func statusWatchRedrawsUntilStopped() async throws {
+        try await withFixture { db in
+            _ = try await db.jobs.enqueue(NewJob(kind: "diag.noop"))
+            let output = db.directory.appendingPathComponent("watch.out").path
+            let child = try ChildProcess(["/usr/bin/env", "-u", "EVENTLY_DATABASE_URL", DaemonProcess.executable,
+                                          "status", "--watch", "300ms", "--config", db.config], output: .file(output))
+            try await eventually(timeout: .seconds(20), "three frames") {
+                ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").components(separatedBy: "Ctrl-C to stop").count > 3
+            }
+            child.signal(SIGINT)
+            #expect(await child.waitForExit(timeout: .seconds(10)) != nil, "SIGINT stops the watch")
+            let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+            #expect(text.contains("\u{1B}[2J") && text.contains("default"), "\(text.prefix(400))")
+            let bad = try await db.cli("status", "--watch", "0s")
+            #expect(bad.status == 64 && bad.stderr.contains("--watch takes an interval"), "\(bad)")
+        }
+    }
+
     // MARK: schedules
 
     @Test(.timeLimit(.minutes(2)))

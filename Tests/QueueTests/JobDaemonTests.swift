@@ -151,11 +151,13 @@ import Testing
 
     @Test func renewedLeaseKeepsALongJobFromBeingRescued() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            // Two and a half leases long: renewed or lost. (A 600 ms lease was seen lapsing on a
+            // CI machine busy with the whole suite: the test is about renewal, not about speed.)
             let configuration = QT.configuration {
-                $0.lease = .milliseconds(600)
-                $0.rescueInterval = .milliseconds(100)
+                $0.lease = .seconds(2)
+                $0.rescueInterval = .milliseconds(200)
             }
-            let id = try await JobClient(client: client, logger: logger).enqueue(DiagnosticWorkers.Sleep.Payload(ms: 2_000)).id
+            let id = try await JobClient(client: client, logger: logger).enqueue(DiagnosticWorkers.Sleep.Payload(ms: 5_000)).id
             try await QT.withDaemon(QT.daemon(client, registry: try QT.registry(), configuration: configuration)) {
                 try await QT.waitForState(id, .completed, on: client)
             }
@@ -402,13 +404,14 @@ import Testing
         try await TestDatabase.withClient(configuration: direct) { client in
             try await SchemaMigrator(migrations: QueueSchema.migrations, logger: logger).migrate(client)
             let id = try await JobClient(client: client, logger: logger)
-                .enqueue(StubbornIntervalPayload(firstMs: 9_000, laterMs: 8_000), options: EnqueueOptions(maxAttempts: 5)).id
+                .enqueue(StubbornIntervalPayload(firstMs: 12_000, laterMs: 10_000), options: EnqueueOptions(maxAttempts: 5)).id
             try await TestDatabase.withClient(configuration: throughProxy) { proxied in
                 let daemon = JobDaemon(
                     client: proxied, registry: registry,
                     configuration: QT.configuration {
                         $0.queues = ["default": 2]
-                        $0.lease = .seconds(2)
+                        // Long enough that a claim slowed by a busy machine keeps its lease.
+                        $0.lease = .seconds(4)
                         $0.rescueInterval = .milliseconds(300)
                     },
                     logger: logger, listenConnection: PostgresConnection.Configuration(sameServerAs: throughProxy, tls: .disable))
@@ -416,7 +419,7 @@ import Testing
                     try await QT.waitFor("the first run") { runs.intervals(of: id).count == 1 }
                     try await Task.sleep(for: .milliseconds(800))
                     proxy.blackHole()
-                    try await Task.sleep(for: .seconds(4))   // past the lease: the stale run is told to stop and ignores it
+                    try await Task.sleep(for: .seconds(7))   // past the lease: the stale run is told to stop and ignores it
                     proxy.heal()
                     try await QT.waitUntil("SELECT state = 'completed' FROM evently_jobs.jobs WHERE id = \(id)", on: client,
                                            timeout: .seconds(40), "the job to complete")

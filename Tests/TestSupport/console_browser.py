@@ -113,11 +113,13 @@ def main():
 
         # Its page: the error of the failed attempt; retry it and see it complete.
         click(driver, results + " a", "the job's link")
-        wait_for(driver, "the job's page", visible('button[data-action="retry"]'))
+        # The job's own page (the jobs list has retry buttons too).
+        job_retry = f'[data-hash^="#/job/{job_id}"] button[data-action="retry"]'
+        wait_for(driver, "the job's page", visible(job_retry))
         if error_text not in page_text(driver):
             raise Failed("the job's page does not show the failed attempt's error")
         shots.append(shoot(driver, folder, "job-discarded"))
-        click(driver, 'button[data-action="retry"]', "the retry button")
+        click(driver, job_retry, "the job's retry button")
         deadline = time.monotonic() + WAIT_SECONDS
         while True:
             badges = driver.execute_script("return [...document.querySelectorAll('span.state')].map(e => e.textContent)")

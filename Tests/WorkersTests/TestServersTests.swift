@@ -140,7 +140,7 @@ struct TestServersTests {
             _ = try await HTTPClient.shared.execute(request, timeout: .milliseconds(300))
         }
         #expect(clock.now - started < .seconds(30))
-        let requests = try await receiver.waitForRequests(count: 1)
+        let requests = try await receiver.waitForRequests(count: 1, timeout: .seconds(30))
         #expect(requests.first?.path == "/slow")
         #expect(requests.first?.queryItems == ["x": "1"])
 

@@ -4,8 +4,8 @@ import Queue
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "jobs", abstract: "List, inspect, retry and cancel jobs.",
-        subcommands: [List.self, Show.self, Retry.self, Cancel.self])
+        commandName: "jobs", abstract: "List, inspect, retry and cancel jobs, one or many.",
+        subcommands: [List.self, Show.self, Retry.self, Cancel.self, JobsBulkCommand.self])
 
     struct List: AsyncParsableCommand {
         @OptionGroup var options: ConfigOptions

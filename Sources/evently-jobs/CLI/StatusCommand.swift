@@ -7,13 +7,35 @@ struct StatusCommand: AsyncParsableCommand {
 
     @OptionGroup var options: ConfigOptions
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Option(help: "Redraw every interval (e.g. 2s) until interrupted.") var watch: String?
+
+    func validate() throws {
+        if let watch {
+            guard let interval = ConfValue.parseDuration(watch), interval >= .milliseconds(200) else {
+                throw ValidationError("--watch takes an interval of at least 200ms, such as 2s")
+            }
+        }
+    }
 
     func run() async throws {
-        let statuses = try await options.withJobClient { try await $0.status() }
-        if json {
-            print(try OperatorOutput.json(statuses))
+        guard let interval = watch.flatMap(ConfValue.parseDuration) else {
+            let statuses = try await options.withJobClient { try await $0.status() }
+            print(json ? try OperatorOutput.json(statuses) : render(statuses))
             return
         }
+        try await options.withJobClient { jobs in
+            while true {
+                let statuses = try await jobs.status()
+                // Clear the screen and go home, as `watch(1)` does; JSON is printed line after line.
+                let frame = json ? try OperatorOutput.json(statuses) : "\u{1B}[2J\u{1B}[H" + render(statuses)
+                print(frame + "\n(every \(watch ?? ""), \(OperatorOutput.time(Date())); Ctrl-C to stop)")
+                try await Task.sleep(for: interval)
+            }
+        }
+    }
+
+    func render(_ statuses: [QueueStatus]) -> String {
+        var output = ""
         let states: [JobState] = [.available, .scheduled, .running, .retryable, .completed, .cancelled, .discarded]
         var rows = [["queue"] + states.map(\.rawValue) + ["oldest_wait", "done/min", "paused"]]
         for status in statuses {
@@ -24,16 +46,17 @@ struct StatusCommand: AsyncParsableCommand {
                 status.paused ? "yes" : "no",
             ])
         }
-        print(OperatorOutput.table(rows))
-        print("(finished states count the last \((statuses.first?.recentWindowSeconds ?? 300) / 60) minutes)")
+        output += OperatorOutput.table(rows) + "\n"
+        output += "(finished states count the last \((statuses.first?.recentWindowSeconds ?? 300) / 60) minutes)"
         // Jobs that wait for a daemon which is not there: a rolling upgrade half done, or a
         // worker missing from every daemon. They are never discarded for it.
         let stranded = statuses.flatMap { status in
             status.withoutLiveWorker.sorted { $0.key < $1.key }.map { [status.queue, $0.key, "\($0.value)"] }
         }
         if !stranded.isEmpty {
-            print("\nwaiting for a daemon that can run them (no live daemon works this queue with this kind):")
-            print(OperatorOutput.table([["queue", "kind", "jobs"]] + stranded))
+            output += "\n\nwaiting for a daemon that can run them (no live daemon works this queue with this kind):\n"
+            output += OperatorOutput.table([["queue", "kind", "jobs"]] + stranded)
         }
+        return output
     }
 }

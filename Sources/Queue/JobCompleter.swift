@@ -28,16 +28,27 @@ final class JobCompleter: Sendable {
     private let doorbell = Doorbell()
     private let client: PostgresClient
     private let logger: Logger
+    private let metrics: QueueMetrics?
     static let maximumBatch = 5_000
 
-    init(client: PostgresClient, logger: Logger) {
+    init(client: PostgresClient, logger: Logger, metrics: QueueMetrics? = nil) {
         self.client = client
         self.logger = logger
+        self.metrics = metrics
     }
 
     func report(_ outcome: FinishedAttempt) {
-        state.withLock { $0.pending.append(outcome) }
+        state.withLock { state in
+            state.pending.append(outcome)
+            recordBacklog(state)
+        }
         doorbell.ring()
+    }
+
+    /// The backlog gauge: every outcome not written yet (waiting, or in the write in flight).
+    /// Recorded under the lock, so the last value recorded is the current one.
+    private func recordBacklog(_ state: State) {
+        metrics?.recordCompleterBacklog(state.pending.count + state.writing.count)
     }
 
     /// Outcomes waiting to be written (for back-pressure on claiming).
@@ -84,7 +95,10 @@ final class JobCompleter: Sendable {
                 continue
             }
             await write(batch)
-            state.withLock { $0.writing = [] }
+            state.withLock { state in
+                state.writing = []
+                recordBacklog(state)
+            }
         }
     }
 

@@ -61,6 +61,10 @@ extension JobDaemon {
         /// The version of the program running the daemon, shown among the live daemons.
         public var version = "unknown"
 
+        /// How often the gauges read from the database (queue depth, oldest available age,
+        /// live daemons) are refreshed. Default 10 s. (Not in jobs.conf.)
+        public var metricsInterval: Duration = .seconds(10)
+
         public init() {}
 
         /// The smallest lease: below it, renewals (a third of the lease) and the safety margin

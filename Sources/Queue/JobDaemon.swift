@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
@@ -17,7 +18,7 @@ public final class JobDaemon: Service, Sendable {
     private let client: PostgresClient
     private let completer: JobCompleter
     private let producers: [String: QueueProducer]
-    private let metrics = QueueMetrics()
+    private let metrics: QueueMetrics
     private let logger: Logger
     private let kinds: [String]
     private let listenConnection: PostgresConnection.Configuration?
@@ -25,14 +26,18 @@ public final class JobDaemon: Service, Sendable {
     /// - Parameter listenConnection: where to open the LISTEN connection of its own (see
     ///   ``PostgresConnection/Configuration/init(sameServerAs:tls:)``); without it, LISTEN holds
     ///   a pool connection.
+    /// - Parameter metricsFactory: where its metrics go (the daemon's Prometheus registry).
     public init(client: PostgresClient, registry: WorkerRegistry, configuration: Configuration, logger: Logger,
-                listenConnection: PostgresConnection.Configuration? = nil) {
+                listenConnection: PostgresConnection.Configuration? = nil,
+                metricsFactory: any MetricsFactory = MetricsSystem.factory) {
+        let metrics = QueueMetrics(factory: metricsFactory)
+        self.metrics = metrics
         self.configuration = configuration
         self.listenConnection = listenConnection
         self.client = client
         self.logger = logger
         self.kinds = registry.kinds
-        let completer = JobCompleter(client: client, logger: logger)
+        let completer = JobCompleter(client: client, logger: logger, metrics: metrics)
         self.completer = completer
         var producers: [String: QueueProducer] = [:]
         for (queue, concurrency) in configuration.queues {
@@ -61,7 +66,7 @@ public final class JobDaemon: Service, Sendable {
                 background.addTask { await self.every(self.renewalPeriod) { try await self.renewLeases() } }
                 background.addTask { await self.every(self.configuration.rescueInterval) { try await self.rescue() } }
                 background.addTask { await self.every(self.configuration.rescueInterval) { try await self.heartbeat() } }
-                background.addTask { await self.every(.seconds(10)) { try await self.recordDepth() } }
+                background.addTask { await self.every(self.configuration.metricsInterval) { try await self.recordDepth() } }
 
                 await withDiscardingTaskGroup { work in
                     for producer in producers.values {
@@ -168,25 +173,32 @@ public final class JobDaemon: Service, Sendable {
             try await JobQueries.notify(queues: Set(queues), on: connection, logger: logger)
             return queues
         }
+        metrics.recordRescued(count: queues.count)
         if !queues.isEmpty { logger.notice("rescued \(queues.count) job(s) whose lease had expired") }
     }
 
-    /// The depth gauges of this daemon's queues. Jobs in any other queue (anyone can enqueue to
-    /// any name) are summed under the label `other`, so that label values stay bounded.
+    /// The depth and oldest-available-age gauges of this daemon's queues, and the live daemons.
+    /// Jobs in any other queue (anyone can enqueue to any name) are summed under the label
+    /// `other` (its age is the oldest of them), so that label values stay bounded.
     func recordDepth() async throws {
-        let status = try await JobClient(client: client, logger: logger).status()
+        let jobs = JobClient(client: client, logger: logger)
+        let status = try await jobs.status()
         var depths: [String: [JobState: Int]] = [:]
+        var ages: [String: Double] = [:]
         for queue in configuration.queues.keys { depths[queue] = [:] }
         for queue in status {
             let label = configuration.queues[queue.queue] == nil ? QueueMetrics.otherQueues : queue.queue
             for state in JobState.unfinished {
                 depths[label, default: [:]][state, default: 0] += queue.counts[state] ?? 0
             }
+            ages[label] = max(ages[label] ?? 0, queue.oldestDueAgeSeconds ?? 0)
         }
         for (queue, counts) in depths {
             for state in JobState.unfinished {
                 metrics.recordDepth(queue: queue, state: state, count: counts[state] ?? 0)
             }
+            metrics.recordOldestAvailableAge(queue: queue, seconds: ages[queue] ?? 0)
         }
+        metrics.recordLiveDaemons(try await jobs.daemons().count)
     }
 }

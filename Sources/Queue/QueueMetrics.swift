@@ -3,16 +3,29 @@ import Synchronization
 
 /// The queue's metrics through swift-metrics; handles are made once per label set. Label
 /// values are bounded: kinds are those this daemon has workers for (it claims no others), and
-/// queues it does not work are folded into ``otherQueues``.
+/// queues it does not work are folded into ``otherQueues``. The handles come from `factory`
+/// (the daemon's own registry; the global `MetricsSystem` unless given).
 final class QueueMetrics: Sendable {
     static let otherQueues = "other"
 
+    private let factory: any MetricsFactory
     private let finished = Mutex<[String: (Counter, Timer)]>([:])
-    private let claimTimer = Timer(label: "evently_jobs_claim_duration_seconds")
-    private let claimedCounter = Counter(label: "evently_jobs_claimed_total")
+    private let claimTimer: Timer
+    private let claimedCounter: Counter
     private let depth = Mutex<[String: Gauge]>([:])
+    private let oldestAvailable = Mutex<[String: Gauge]>([:])
+    private let rescuedCounter: Counter
+    private let completerBacklog: Gauge
+    private let liveDaemons: Gauge
 
-    init() {}
+    init(factory: any MetricsFactory = MetricsSystem.factory) {
+        self.factory = factory
+        claimTimer = Timer(label: "evently_jobs_claim_duration_seconds", factory: factory)
+        claimedCounter = Counter(label: "evently_jobs_claimed_total", factory: factory)
+        rescuedCounter = Counter(label: "evently_jobs_rescued_total", factory: factory)
+        completerBacklog = Gauge(label: "evently_jobs_completer_backlog", factory: factory)
+        liveDaemons = Gauge(label: "evently_jobs_live_daemons", factory: factory)
+    }
 
     func recordClaim(duration: Duration, count: Int) {
         claimTimer.recordNanoseconds(Int64(duration.timeInterval * 1e9))
@@ -23,8 +36,9 @@ final class QueueMetrics: Sendable {
         let key = "\(kind)\u{0}\(outcome.rawValue)"
         let (counter, timer) = finished.withLock { handles in
             if let existing = handles[key] { return existing }
-            let made = (Counter(label: "evently_jobs_finished_total", dimensions: [("kind", kind), ("outcome", outcome.rawValue)]),
-                        Timer(label: "evently_jobs_duration_seconds", dimensions: [("kind", kind)]))
+            let made = (Counter(label: "evently_jobs_finished_total", dimensions: [("kind", kind), ("outcome", outcome.rawValue)],
+                                factory: factory),
+                        Timer(label: "evently_jobs_duration_seconds", dimensions: [("kind", kind)], factory: factory))
             handles[key] = made
             return made
         }
@@ -36,10 +50,34 @@ final class QueueMetrics: Sendable {
         let key = "\(queue)\u{0}\(state.rawValue)"
         let gauge = depth.withLock { gauges in
             if let existing = gauges[key] { return existing }
-            let made = Gauge(label: "evently_jobs_depth", dimensions: [("queue", queue), ("state", state.rawValue)])
+            let made = Gauge(label: "evently_jobs_depth", dimensions: [("queue", queue), ("state", state.rawValue)], factory: factory)
             gauges[key] = made
             return made
         }
         gauge.record(count)
+    }
+
+    /// Age of the oldest job of `queue` that is due and waiting; 0 when none is.
+    func recordOldestAvailableAge(queue: String, seconds: Double) {
+        let gauge = oldestAvailable.withLock { gauges in
+            if let existing = gauges[queue] { return existing }
+            let made = Gauge(label: "evently_jobs_oldest_available_age_seconds", dimensions: [("queue", queue)], factory: factory)
+            gauges[queue] = made
+            return made
+        }
+        gauge.record(seconds)
+    }
+
+    func recordRescued(count: Int) {
+        if count > 0 { rescuedCounter.increment(by: count) }
+    }
+
+    /// Outcomes the completer holds that are not written yet.
+    func recordCompleterBacklog(_ count: Int) {
+        completerBacklog.record(count)
+    }
+
+    func recordLiveDaemons(_ count: Int) {
+        liveDaemons.record(count)
     }
 }

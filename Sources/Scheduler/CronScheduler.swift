@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import Queue
 import ServiceLifecycle
@@ -20,14 +21,28 @@ public final class CronScheduler: Service, Sendable {
     private let instance: String
     /// Per schedule, the latest tick already dealt with by this daemon.
     private let cursors = Mutex<[String: Date]>([:])
+    /// `evently_scheduler_ticks_total{schedule, result}` per schedule: ticks this daemon
+    /// enqueued, and ticks it skipped (another daemon took them, or the catch-up policy left
+    /// them out).
+    private let ticksCounters: [String: (enqueued: Counter, skipped: Counter)]
 
     public init(schedules: [Schedule], catchUp: CatchUpPolicy = .default, client: PostgresClient,
-                instance: String = "\(ProcessInfo.processInfo.hostName):\(getpid())", logger: Logger) {
+                instance: String = "\(ProcessInfo.processInfo.hostName):\(getpid())", logger: Logger,
+                metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         self.schedules = schedules.filter(\.enabled)
         self.catchUp = catchUp
         self.client = client
         self.instance = instance
         self.logger = logger
+        var counters: [String: (enqueued: Counter, skipped: Counter)] = [:]
+        for schedule in self.schedules where counters[schedule.name] == nil {
+            counters[schedule.name] = (
+                Counter(label: "evently_scheduler_ticks_total", dimensions: [("schedule", schedule.name), ("result", "enqueued")],
+                        factory: metricsFactory),
+                Counter(label: "evently_scheduler_ticks_total", dimensions: [("schedule", schedule.name), ("result", "skipped")],
+                        factory: metricsFactory))
+        }
+        ticksCounters = counters
     }
 
     public func run() async throws {
@@ -71,9 +86,14 @@ public final class CronScheduler: Service, Sendable {
                 due.append(tick)
                 next = schedule.expression.nextFireDate(after: tick)
             }
-            for tick in catchUp.select(due) {
+            let selected = catchUp.select(due)
+            ticksCounters[schedule.name]?.skipped.increment(by: due.count - selected.count)
+            for tick in selected {
                 if let jobID = try await enqueue(schedule, tick: tick) {
                     enqueued.append((schedule.name, tick, jobID))
+                    ticksCounters[schedule.name]?.enqueued.increment()
+                } else {
+                    ticksCounters[schedule.name]?.skipped.increment()
                 }
             }
             cursors.withLock { $0[schedule.name] = max(cursor, due.last ?? cursor) }

@@ -86,7 +86,8 @@ enum TestHTTP {
 
 extension DaemonHarness {
     func send(_ method: String, _ path: String, token: String? = nil, json: String? = nil,
-              contentType: String = "application/json", headers: [String: String] = [:]) async throws -> HTTPReply {
+              contentType: String = "application/json", headers: [String: String] = [:],
+              timeout: Duration = .seconds(60)) async throws -> HTTPReply {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = HTTPMethod(rawValue: method)
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
@@ -95,7 +96,7 @@ extension DaemonHarness {
             request.headers.add(name: "Content-Type", value: contentType)
         }
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await TestHTTP.client.execute(request, timeout: .seconds(60))
+        let response = try await TestHTTP.client.execute(request, timeout: .init(timeout))
         let body = try await response.body.collect(upTo: 16 << 20)
         var fields: [String: String] = [:]
         for header in response.headers { fields[header.name.lowercased()] = header.value }

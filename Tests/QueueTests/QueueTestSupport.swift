@@ -324,6 +324,14 @@ struct StubbornIntervalPayload: JobPayload {
 
 struct StubbornIntervalWorker: JobWorker {
     let runs: RunIntervals
+    /// When each job's stubborn first run really ended (long after it was told to stop).
+    let staleEnds = StaleEnds()
+
+    final class StaleEnds: Sendable {
+        private let ends = Mutex<[Int64: Date]>([:])
+        func record(_ id: Int64) { ends.withLock { $0[id] = Date() } }
+        func end(of id: Int64) -> Date? { ends.withLock { $0[id] } }
+    }
     func work(_ payload: StubbornIntervalPayload, context: JobContext) async throws {
         runs.started(context.jobID)
         defer { runs.ended(context.jobID) }
@@ -331,6 +339,7 @@ struct StubbornIntervalWorker: JobWorker {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(payload.firstMs)) { done.resume() }
             }
+            staleEnds.record(context.jobID)
         } else {
             try await Task.sleep(for: .milliseconds(payload.laterMs))
         }

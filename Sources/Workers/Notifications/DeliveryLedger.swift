@@ -15,6 +15,8 @@ struct DeliveryLedger: Sendable {
     let client: PostgresClient
     let logger: Logger
     let window: SendingWindow
+    /// Counts each outcome recorded here (`evently_deliveries_total`).
+    var metrics: DeliveryMetrics? = nil
 
     var store: NotificationStore { NotificationStore(logger: logger) }
 
@@ -78,6 +80,7 @@ struct DeliveryLedger: Sendable {
         let store = self.store
         let skipped = try await record(mark) { try await store.markSkipped(id: mark.id, reason: reason, sendingBy: mark.token, now: Date(), on: $0) }
         if skipped {
+            metrics?.record(.skipped)
             logger.info("notification skipped: \(reason)", metadata: ["notification_id": "\(mark.id)"])
         }
     }
@@ -87,6 +90,7 @@ struct DeliveryLedger: Sendable {
     /// attempt away; after that a rerun may send it again.
     func sent(_ mark: SendingMark, providerMessageID: String?) async throws {
         let store = self.store, client = self.client
+        metrics?.record(.sent)
         var delay = Duration.milliseconds(100)
         while true {
             let left = mark.holdsUntil - ContinuousClock.now
@@ -127,6 +131,7 @@ struct DeliveryLedger: Sendable {
     /// (and its mark cleared), and the job is discarded.
     func failForGood(_ mark: SendingMark, reason: String) async throws -> Never {
         let store = self.store
+        metrics?.record(.failed)
         _ = try await record(mark) { try await store.markFailed(id: mark.id, error: reason, sendingBy: mark.token, now: Date(), on: $0) }
         throw JobControl.discard(reason: reason)
     }
@@ -140,6 +145,7 @@ struct DeliveryLedger: Sendable {
     func failForNow(_ mark: SendingMark, error: any Error, context: JobContext) async throws -> Never {
         let store = self.store
         let reason = "\(error)"
+        metrics?.record(context.attempt >= context.maxAttempts ? .failed : .retry)
         if context.attempt >= context.maxAttempts {
             _ = try await record(mark) { try await store.markFailed(id: mark.id, error: reason, sendingBy: mark.token, now: Date(), on: $0) }
         } else {

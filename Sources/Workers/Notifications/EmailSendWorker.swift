@@ -20,11 +20,13 @@ public struct EmailSendWorker: JobWorker {
     let client: PostgresClient
     let settings: SMTPSettings
     let mailer: SMTPMailer
+    let metrics: DeliveryMetrics
 
-    public init(client: PostgresClient, settings: SMTPSettings) {
+    public init(client: PostgresClient, settings: SMTPSettings, metrics: DeliveryMetrics = DeliveryMetrics(channel: "email")) {
         self.client = client
         self.settings = settings
         self.mailer = SMTPMailer(settings: settings)
+        self.metrics = metrics
     }
 
     /// An attempt lasts as long as its mark may: the session cannot be stopped once it started,
@@ -32,7 +34,7 @@ public struct EmailSendWorker: JobWorker {
     public var timeout: Duration? { settings.sendingWindow.total }
 
     public func work(_ payload: Payload, context: JobContext) async throws {
-        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow)
+        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics)
         let id = payload.notificationID
         guard let target = try await ledger.pending(id) else { return }
         guard let mark = try await ledger.begin(id, context: context) else { return }

@@ -28,11 +28,14 @@ public struct SMSSendWorker: JobWorker {
     let client: PostgresClient
     let settings: SMSSettings
     let httpClient: HTTPClient
+    let metrics: DeliveryMetrics
 
-    public init(client: PostgresClient, settings: SMSSettings, httpClient: HTTPClient = .shared) {
+    public init(client: PostgresClient, settings: SMSSettings, httpClient: HTTPClient = .shared,
+                metrics: DeliveryMetrics = DeliveryMetrics(channel: "sms")) {
         self.client = client
         self.settings = settings
         self.httpClient = httpClient
+        self.metrics = metrics
     }
 
     /// The request's own timeout ends a slow provider first; this bounds the database work
@@ -40,7 +43,7 @@ public struct SMSSendWorker: JobWorker {
     public var timeout: Duration? { settings.sendingWindow.total }
 
     public func work(_ payload: Payload, context: JobContext) async throws {
-        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow)
+        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics)
         let id = payload.notificationID
         guard let target = try await ledger.pending(id) else { return }
         guard let mark = try await ledger.begin(id, context: context) else { return }

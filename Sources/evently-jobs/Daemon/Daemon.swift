@@ -32,17 +32,21 @@ struct Daemon: Sendable {
             try await migrator.migrate(client)
 
             var services: [any Service] = []
+            // Every series of this daemon goes to its own registry (tests run several daemons
+            // in one process), whatever the global MetricsSystem was bootstrapped with.
+            let metricsFactory = PrometheusMetricsFactory(registry: metrics)
             let registry = try WorkerCatalog.makeRegistry(client: client, retention: config.queue.retention, booking: config.booking,
-                                                          delivery: config.delivery, reports: config.reports)
+                                                          delivery: config.delivery, reports: config.reports,
+                                                          metricsFactory: metricsFactory)
             var queueConfiguration = config.queue
             queueConfiguration.version = EventlyJobsCommand.version
             let listenConnection = PostgresConnection.Configuration(
                 sameServerAs: clientConfiguration, tls: try DatabaseLocation.connectionTLS(url: config.database.url))
             services.append(JobDaemon(client: client, registry: registry, configuration: queueConfiguration, logger: logger,
-                                      listenConnection: listenConnection))
+                                      listenConnection: listenConnection, metricsFactory: metricsFactory))
             if config.scheduling.enabled {
                 services.append(CronScheduler(schedules: config.scheduling.schedules, catchUp: config.scheduling.catchUp,
-                                              client: client, logger: logger))
+                                              client: client, logger: logger, metricsFactory: metricsFactory))
             }
             if config.http.enabled {
                 let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake,

@@ -20,8 +20,12 @@ struct BookingAPI: Sendable {
     /// Idempotency keys being booked right now in this process: a duplicate gets 409 at once
     /// instead of waiting for the first to commit.
     let keysInFlight = KeysInFlight()
+    /// `evently_bookings_total{outcome}`.
+    let metrics: BookingMetrics
 
-    init(client: PostgresClient, settings: BookingSettings, databaseTimeout: Duration, logger: Logger) {
+    init(client: PostgresClient, settings: BookingSettings, databaseTimeout: Duration, logger: Logger,
+         metrics: BookingMetrics = BookingMetrics()) {
+        self.metrics = metrics
         self.client = client
         self.settings = settings
         self.databaseTimeout = databaseTimeout

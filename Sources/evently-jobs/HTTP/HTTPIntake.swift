@@ -31,6 +31,9 @@ struct HTTPIntake: Sendable {
 
     func makeRouter() async -> Router<IntakeContext> {
         let router = Router(context: IntakeContext.self)
+        // Outermost: it sees the status IntakeMiddleware made of any error.
+        let metricsFactory = PrometheusMetricsFactory(registry: metrics)
+        router.middlewares.add(HTTPMetricsMiddleware(factory: metricsFactory))
         router.middlewares.add(IntakeMiddleware(trustedProxies: settings.trustedProxies))
         router.middlewares.add(HeaderSizeMiddleware())
         router.middlewares.add(RequestReadTimeout(limit: settings.requestTimeout))
@@ -57,7 +60,8 @@ struct HTTPIntake: Sendable {
         ScheduleRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), schedules: schedules)
             .add(to: router)
         JobRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), scope: EnqueueScope(patterns: settings.enqueueKinds)).add(to: router)
-        let bookingAPI = BookingAPI(client: client, settings: booking, databaseTimeout: settings.databaseTimeout, logger: logger)
+        let bookingAPI = BookingAPI(client: client, settings: booking, databaseTimeout: settings.databaseTimeout, logger: logger,
+                                    metrics: BookingMetrics(factory: metricsFactory))
         EventRoutes(api: bookingAPI).add(to: router)
         BookingRoutes(api: bookingAPI).add(to: router)
         WaitlistRoutes(api: bookingAPI).add(to: router)

@@ -5,7 +5,8 @@ import Logging
 import NIOCore
 import Queue
 
-/// Outermost middleware: request ids, client address, and every failure as a JSON error.
+/// Outermost middleware but for the metrics: request ids, client address, and every failure as
+/// a JSON error.
 ///
 /// Handlers throw ``APIError`` for what the caller did wrong. Hummingbird's own errors (no
 /// route, body too large) are re-worded into the same shape; anything else is our fault and

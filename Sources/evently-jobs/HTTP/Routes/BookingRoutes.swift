@@ -20,29 +20,14 @@ struct BookingRoutes: Sendable {
     func add(to router: some RouterMethods<IntakeContext>) {
         let api = self.api
         router.post("/v1/bookings") { request, context in
-            let userID = try await api.member(context)
-            guard let key = request.headers[.idempotencyKey], !key.isEmpty else {
-                throw APIError(.badRequest, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID) so a retry never books twice",
-                               field: "Idempotency-Key")
+            do {
+                let (response, replayed) = try await book(request, context: context)
+                api.metrics.record(replayed ? .replayed : .confirmed)
+                return response
+            } catch {
+                api.metrics.record(failure: error)
+                throw error
             }
-            try InputLimits.checkText(key, field: "Idempotency-Key", maxLength: InputLimits.idempotencyKeyMaxLength)
-            let body = try await request.decodeStrict(CreateBody.self, context: context)
-            try api.checkQuantity(body.quantity)
-            // The body, canonically: the same key with another body is refused, not replayed.
-            let requestHash = "event_id=\(body.eventID.lowercased);quantity=\(body.quantity)"
-            let outcome = try await api.keysInFlight.run("\(userID)|\(key)") {
-                try await api.transaction { connection in
-                    let now = Date()
-                    let outcome = try await BookingStore(logger: api.logger).book(
-                        userID: userID, eventID: body.eventID, quantity: body.quantity, idempotencyKey: key,
-                        requestHash: requestHash, now: now, pricing: api.settings.pricing, on: connection)
-                    try await api.applyFollowUps(outcome.followUps, on: connection)
-                    return outcome
-                }
-            }
-            var headers: HTTPFields = [:]
-            if outcome.isReplay { headers[.idempotentReplayed] = "true" }
-            return try JSONResponse.make(BookingBody(outcome.booking), status: .created, headers: headers)
         }
         router.get("/v1/bookings") { request, context in
             let userID = try await api.member(context)
@@ -66,6 +51,34 @@ struct BookingRoutes: Sendable {
             })
             return try JSONResponse.make(BookingBody(booking))
         }
+    }
+
+    /// `POST /v1/bookings`, and whether it replayed an earlier booking.
+    private func book(_ request: Request, context: IntakeContext) async throws -> (response: Response, replayed: Bool) {
+        let userID = try await api.member(context)
+        guard let key = request.headers[.idempotencyKey], !key.isEmpty else {
+            throw APIError(.badRequest, "idempotency_key_required", "send an Idempotency-Key header (e.g. a UUID) so a retry never books twice",
+                           field: "Idempotency-Key")
+        }
+        try InputLimits.checkText(key, field: "Idempotency-Key", maxLength: InputLimits.idempotencyKeyMaxLength)
+        let body = try await request.decodeStrict(CreateBody.self, context: context)
+        try api.checkQuantity(body.quantity)
+        // The body, canonically: the same key with another body is refused, not replayed.
+        let requestHash = "event_id=\(body.eventID.lowercased);quantity=\(body.quantity)"
+        let api = self.api
+        let outcome = try await api.keysInFlight.run("\(userID)|\(key)") {
+            try await api.transaction { connection in
+                let now = Date()
+                let outcome = try await BookingStore(logger: api.logger).book(
+                    userID: userID, eventID: body.eventID, quantity: body.quantity, idempotencyKey: key,
+                    requestHash: requestHash, now: now, pricing: api.settings.pricing, on: connection)
+                try await api.applyFollowUps(outcome.followUps, on: connection)
+                return outcome
+            }
+        }
+        var headers: HTTPFields = [:]
+        if outcome.isReplay { headers[.idempotentReplayed] = "true" }
+        return (try JSONResponse.make(BookingBody(outcome.booking), status: .created, headers: headers), outcome.isReplay)
     }
 }
 

@@ -17,9 +17,8 @@ import Testing
     // MARK: Waking up
 
     /// NOTIFY, not polling, starts a committed job: with a 30 s poll interval every one of twenty
-    /// starts within a second, and the best within 100 ms. (The latency itself, ~2 ms on an idle
-    /// machine, is measured by `evently-jobs bench`, not asserted here: this suite shares two
-    /// cores with fifty others.)
+    /// starts within 5 s. (The latency itself, ~2 ms on an idle machine, is measured by
+    /// `evently-jobs bench`, not asserted here: this suite shares two cores with fifty others.)
     @Test func jobCommittedInATransactionIsWokenByNotify() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
             let times = StartTimes()
@@ -51,9 +50,7 @@ import Testing
                     latencies.append(try #require(times.start(of: id)) - committed)
                     try await QT.waitForState(id, .completed, on: client)
                 }
-                let best = try #require(latencies.min())
-                #expect(best < .milliseconds(100), "jobs started \(latencies) after their commits")
-                #expect(latencies.allSatisfy { $0 < .seconds(1) }, "a job waited for the poll: \(latencies)")
+                #expect(latencies.allSatisfy { $0 < .seconds(5) }, "a job waited for the 30 s poll: \(latencies)")
             }
         }
     }

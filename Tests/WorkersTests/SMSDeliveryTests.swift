@@ -40,7 +40,7 @@ import Testing
             let event = try await f.event()
             try await f.withDaemon(delivery: Self.settings(receiver)) {
                 let booking = try await f.book(ann, event, quantity: 2)
-                _ = try await receiver.waitForRequests(count: 2)
+                _ = try await receiver.waitForRequests(count: 2, timeout: .seconds(30))
                 try await f.waitForJobsToSettle([SMSSendWorker.Payload.kind])
 
                 let requests = receiver.requests()
@@ -93,9 +93,9 @@ import Testing
             let event = try await f.event()
             try await f.withDaemon(delivery: Self.settings(receiver)) {
                 try await f.book(ann, event, quantity: 1)
-                _ = try await receiver.waitForRequests(count: 1)
+                _ = try await receiver.waitForRequests(count: 1, timeout: .seconds(30))
                 let first = ContinuousClock.now
-                _ = try await receiver.waitForRequests(count: 2)
+                _ = try await receiver.waitForRequests(count: 2, timeout: .seconds(30))
                 let gap = ContinuousClock.now - first
                 // The queue's own backoff here is 200 ms; the provider asked for 2 s.
                 #expect(gap >= .milliseconds(1_800), "second attempt after \(gap)")
@@ -121,7 +121,9 @@ import Testing
                 #expect(sms.status == .sent)
                 #expect(sms.providerMessageID == "SM-on-time")
                 let job = try #require(try await f.jobs(SMSSendWorker.Payload.kind).first)
-                #expect(job.attempt == 2)
+                // Two at least: the late answer cost one; a machine too busy to get the on-time
+                // answer within 500 ms may cost another, which is the same behaviour.
+                #expect(job.attempt >= 2)
                 #expect(job.errors.contains("unreachable"), "\(job.errors)")
             }
         }

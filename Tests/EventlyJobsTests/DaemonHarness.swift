@@ -35,8 +35,7 @@ struct DaemonHarness {
         var clientConfiguration = cluster.clientConfiguration()
         let proxy = proxied ? try await FaultProxy.start(toUnixSocket: cluster.socketPath) : nil
         if let proxy {
-            clientConfiguration = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: cluster.username,
-                                                               password: nil, database: "postgres", tls: .disable)
+            clientConfiguration = proxy.clientConfiguration(to: clientConfiguration)
         }
         clientConfiguration.options.connectTimeout = .seconds(1)
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)

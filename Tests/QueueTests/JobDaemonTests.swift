@@ -311,8 +311,7 @@ import Testing
         direct.options.maximumConnections = 10
         let cluster = try await TestDatabase.cluster()
         let proxy = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
-        var throughProxy = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: direct.username,
-                                                        password: direct.password, database: direct.database, tls: .disable)
+        var throughProxy = proxy.clientConfiguration(to: direct)
         throughProxy.options.maximumConnections = 6
         throughProxy.options.connectTimeout = .seconds(2)
         let runs = RunIntervals()
@@ -394,8 +393,7 @@ import Testing
         direct.options.maximumConnections = 4
         let cluster = try await TestDatabase.cluster()
         let proxy = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
-        var throughProxy = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: direct.username,
-                                                        password: direct.password, database: direct.database, tls: .disable)
+        var throughProxy = proxy.clientConfiguration(to: direct)
         throughProxy.options.maximumConnections = 6
         throughProxy.options.connectTimeout = .seconds(2)
         let runs = RunIntervals()

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import PostgresNIO
 import Synchronization
 
 /// A TCP proxy on 127.0.0.1 in front of a server (a TCP port or a unix socket) that can cut the
@@ -57,6 +58,12 @@ public final class FaultProxy: Sendable {
             throw TestServerError("the fault proxy is bound but has no local port")
         }
         return FaultProxy(port: port, serverChannel: channel, links: links)
+    }
+
+    /// `database` reached through this proxy (plain TCP on loopback) instead of directly.
+    public func clientConfiguration(to database: PostgresClient.Configuration) -> PostgresClient.Configuration {
+        PostgresClient.Configuration(host: "127.0.0.1", port: port, username: database.username,
+                                     password: database.password, database: database.database, tls: .disable)
     }
 
     /// From now on nothing passes in either direction; connections stay open.

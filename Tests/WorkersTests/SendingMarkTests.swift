@@ -146,8 +146,7 @@ import Testing
         direct.options.maximumConnections = 12
         let cluster = try await TestDatabase.cluster()
         let proxy = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
-        var throughProxy = PostgresClient.Configuration(host: "127.0.0.1", port: proxy.port, username: direct.username,
-                                                        password: direct.password, database: direct.database, tls: .disable)
+        var throughProxy = proxy.clientConfiguration(to: direct)
         throughProxy.options.maximumConnections = 6
         throughProxy.options.connectTimeout = .seconds(2)
 

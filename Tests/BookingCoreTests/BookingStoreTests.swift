@@ -200,21 +200,34 @@ import Testing
             // 1,000 bookings and 100 cancellations in random order, arriving one per millisecond
             // (faster than they complete, so up to 40 run at once and more queue for a
             // connection). A cancellation takes a random confirmed booking made so far (each at
-            // most once), waiting for one while bookings are still running.
+            // most once), waiting for one while bookings are still running. The last 200 bookings
+            // also wait until 20 cancellations are done (the first 800 leave at least 25 bookings
+            // to cancel: 100 seats, at most 4 a booking), so that returned seats are sure to meet
+            // buyers while the other cancellations still run, however the machine schedules.
             var operations = Array(repeating: true, count: 1000) + Array(repeating: false, count: 100)
             var generator = SystemRandomNumberGenerator()
             operations.shuffle(using: &generator)
-            let plan = operations
+            var bookingsSoFar = 0
+            let plan = operations.map { isBooking -> (isBooking: Bool, waitsForCancellations: Bool) in
+                guard isBooking else { return (false, false) }
+                bookingsSoFar += 1
+                return (true, bookingsSoFar > 800)
+            }
 
             let clock = ContinuousClock()
             let start = clock.now
             let failures = await withTaskGroup(of: String?.self, returning: [String].self) { group in
-                for (index, isBooking) in plan.enumerated() {
+                for (index, (isBooking, waitsForCancellations)) in plan.enumerated() {
                     group.addTask {
                         do {
                             try await Task.sleep(for: .milliseconds(index))
                             if isBooking {
                                 defer { ledger.bookingCallsDone.add(1, ordering: .relaxed) }
+                                let deadline = ContinuousClock.now + .seconds(60)
+                                while waitsForCancellations, ledger.cancellations.load(ordering: .relaxed) < 20 {
+                                    guard ContinuousClock.now < deadline else { return "20 cancellations took over 60 s" }
+                                    try await Task.sleep(for: .milliseconds(5))
+                                }
                                 let booking = try await f.book(users[index % users.count], event, index % 4 + 1).booking
                                 ledger.booked.withLock { $0.append(booking) }
                                 ledger.soldSeats.add(booking.quantity, ordering: .relaxed)

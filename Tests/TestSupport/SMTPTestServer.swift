@@ -159,6 +159,24 @@ public final class SMTPTestServer: Sendable {
         }
     }
 
+    /// Waits until sessions reached the end of `DATA` `count` times (counted when the server
+    /// receives it, before any `dataReplyDelay` and whatever it then answers).
+    ///
+    /// - Throws: ``TestServerError`` after `timeout`, saying how many arrived.
+    public func waitForEndsOfData(count: Int, timeout: Duration = .seconds(10)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let received = FileManager.default.contents(atPath: spoolPath + ".data-ends")
+                .map { $0.lazy.filter { $0 == UInt8(ascii: "\n") }.count } ?? 0
+            if received >= count { return }
+            if ContinuousClock.now >= deadline {
+                throw TestServerError(
+                    "expected \(count) end(s) of DATA at the SMTP test server within \(timeout), got \(received)")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
     static func sinkScriptPath() throws -> String {
         if let url = Bundle.module.url(forResource: "smtp_sink", withExtension: "py") { return url.path }
         let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("smtp_sink.py").path

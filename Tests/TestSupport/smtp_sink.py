@@ -13,6 +13,9 @@ Options:
   --reject-rcpt-domain D      RCPT TO an address at domain D gets 550 5.1.1
   --tempfail-count N          the first N DATA commands get 451 4.3.0
   --data-reply-delay S        wait S seconds before answering the end of DATA (a slow scanner)
+                              every end of DATA received is appended to SPOOL.data-ends as
+                              one line at once, before the wait, so a test can tell that a
+                              session reached it
   --tls-cert C --tls-key K --tls-mode starttls|implicit
                               offer (and require) STARTTLS, or speak TLS from the first byte
   --exit-on-stdin-eof         also stop when stdin reaches end of file (the parent holds the
@@ -36,6 +39,19 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 HOST = "127.0.0.1"
 
 
+def append_line(path, text):
+    """One write of a whole line to a file opened for appending: a reader sees either nothing
+    or the complete line (it ignores a last line without its newline)."""
+    line = text.encode("utf-8")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = 0
+        while written < len(line):
+            written += os.write(fd, line[written:])
+    finally:
+        os.close(fd)
+
+
 class SinkHandler:
     def __init__(self, spool, reject_domain, tempfail_count, data_reply_delay=0.0):
         self.data_reply_delay = data_reply_delay
@@ -52,6 +68,7 @@ class SinkHandler:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        append_line(self.spool + ".data-ends", "end of DATA\n")
         if self.data_reply_delay > 0:
             await asyncio.sleep(self.data_reply_delay)
         if self.tempfail_remaining > 0:
@@ -69,16 +86,7 @@ class SinkHandler:
             "data": content,
             "auth_user": auth_user,
         }
-        line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
-        # One write of the whole line to a file opened for appending: a reader sees either
-        # nothing or the complete line (it ignores a last line without its newline).
-        fd = os.open(self.spool, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            written = 0
-            while written < len(line):
-                written += os.write(fd, line[written:])
-        finally:
-            os.close(fd)
+        append_line(self.spool, json.dumps(record, ensure_ascii=False) + "\n")
         return "250 2.0.0 Message accepted for delivery"
 
 

@@ -181,8 +181,9 @@ import Testing
                     // (On a loaded machine the first claim's 2 s lease can lapse before its mark: then
                     // a later attempt of the cut-off daemon takes the mark, and the story is the same.)
                     try await f.waitUntil("the cut-off daemon to mark the row") { try await f.sendingMark(id).by?.hasPrefix("\(job):") == true }
-                    // Its session reaches the end of DATA at once (loopback) and waits for the reply.
-                    try await Task.sleep(for: .milliseconds(300))
+                    // Cut off only once its session reached the end of DATA and waits for the reply: cut
+                    // earlier, the answer to the mark's COMMIT could be held and no session start.
+                    try await smtp.waitForEndsOfData(count: 1, timeout: .seconds(10))
                     proxy.blackHole()
                     let healthy = try daemon(client, name: "healthy")
                     try await DeliveryFixture.running(healthy) {

@@ -13,5 +13,6 @@ public enum BookingSchema {
         (name: "reports", version: 2, sql: String(decoding: PackageResources.b0002_reports_sql, as: UTF8.self)),
         (name: "reminders", version: 3, sql: String(decoding: PackageResources.b0003_reminders_sql, as: UTF8.self)),
         (name: "delivery_marks", version: 4, sql: String(decoding: PackageResources.b0004_delivery_marks_sql, as: UTF8.self)),
+        (name: "live", version: 5, sql: String(decoding: PackageResources.b0005_live_sql, as: UTF8.self)),
     ]
 }

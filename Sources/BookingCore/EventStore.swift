@@ -58,6 +58,13 @@ public struct EventStore: Sendable {
         return event
     }
 
+    /// The events among `ids` that exist, in no particular order (one statement however many).
+    public func get(ids: [UUID], on connection: PostgresConnection) async throws -> [Event] {
+        guard !ids.isEmpty else { return [] }
+        return try await connection.rows(
+            "SELECT \(unescaped: Self.columns()) FROM evently.events WHERE id = ANY(\(ids))", logger: logger, Self.decode)
+    }
+
     /// Events, active ones first, each group by start time; optionally only one status.
     /// Walks `events_listing_idx` in order.
     public func list(status: EventStatus? = nil, limit: Int = 100, offset: Int = 0,

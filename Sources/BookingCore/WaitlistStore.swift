@@ -132,6 +132,18 @@ public struct WaitlistStore: Sendable {
         return entry
     }
 
+    /// The open entries (waiting or offered) of `userIDs`, with their positions; only those for
+    /// `eventID` when it is given.
+    public func openEntries(userIDs: [UUID], eventID: UUID? = nil, on connection: PostgresConnection) async throws -> [WaitlistEntry] {
+        guard !userIDs.isEmpty else { return [] }
+        if let eventID {
+            return try await positioned(
+                where: "w.event_id = \(eventID) AND w.user_id = ANY(\(userIDs)) AND w.status IN ('waiting', 'offered')",
+                on: connection)
+        }
+        return try await positioned(where: "w.user_id = ANY(\(userIDs)) AND w.status IN ('waiting', 'offered')", on: connection)
+    }
+
     /// The waiting entries of an event in line order, each with its position.
     public func line(eventID: UUID, limit: Int = 100, on connection: PostgresConnection) async throws -> [WaitlistEntry] {
         try await connection.rows("""

@@ -107,8 +107,8 @@ public final class JobDaemon: Service, Sendable {
         }
     }
 
-    private var notifier: JobNotifier {
-        JobNotifier(client: client, listenConnection: listenConnection, logger: logger,
+    private var notifier: ChannelListener {
+        ChannelListener(channel: JobQueries.notifyChannel, client: client, listenConnection: listenConnection, logger: logger,
                     onNotification: { [producers] queue in producers[queue]?.doorbell.ring() },
                     onListening: { [producers] in producers.values.forEach { $0.doorbell.ring() } })
     }

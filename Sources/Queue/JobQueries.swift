@@ -233,10 +233,13 @@ enum JobQueries {
         return count
     }
 
+    /// The channel `enqueue` (q0001) and ``notify(queues:on:logger:)`` wake daemons on.
+    static let notifyChannel = "evently_jobs"
+
     static func notify(queues: Set<String>, on connection: PostgresConnection, logger: Logger) async throws {
         guard !queues.isEmpty else { return }
         try await connection.openQuery(
-            "SELECT pg_notify('evently_jobs', q) FROM unnest(\(Array(queues))::text[]) AS q", logger: logger)
+            "SELECT pg_notify(\(notifyChannel), q) FROM unnest(\(Array(queues))::text[]) AS q", logger: logger)
     }
 
     // MARK: Operators

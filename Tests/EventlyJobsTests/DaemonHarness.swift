@@ -38,6 +38,24 @@ struct DaemonHarness {
             clientConfiguration = proxy.clientConfiguration(to: clientConfiguration)
         }
         clientConfiguration.options.connectTimeout = .seconds(1)
+        return try await run(cluster: cluster, config: config, clientConfiguration: clientConfiguration, proxy: proxy, body)
+    }
+
+    /// Another daemon on this one's cluster (the same database), as a second host would run it.
+    func alongside<T: Sendable>(configure: (inout JobsConfig) -> Void = { _ in },
+                                _ body: (DaemonHarness) async throws -> T) async throws -> T {
+        var config = try JobsConfig(file: ConfFile(path: NSTemporaryDirectory() + "/jobs.conf", text: ""))
+        config.http.port = 0
+        config.intake.databaseTimeout = .seconds(60)
+        configure(&config)
+        var clientConfiguration = cluster.clientConfiguration()
+        clientConfiguration.options.connectTimeout = .seconds(1)
+        return try await Self.run(cluster: cluster, config: config, clientConfiguration: clientConfiguration, proxy: nil, body)
+    }
+
+    private static func run<T: Sendable>(cluster: EmbeddedPostgres, config: JobsConfig,
+                                         clientConfiguration: PostgresClient.Configuration, proxy: FaultProxy?,
+                                         _ body: (DaemonHarness) async throws -> T) async throws -> T {
         let (portStream, portContinuation) = AsyncStream.makeStream(of: Int.self)
         var configured = Daemon(config: config, clientConfiguration: clientConfiguration,
                                 metrics: PrometheusCollectorRegistry(), logger: TestDatabase.logger)

@@ -29,6 +29,7 @@ struct JobsConfig: Sendable {
     /// `[reports]`: the CSV folder (relative to the config file's folder) and the default period.
     var reportsDirectory = "reports"
     var reportPeriod = ReportPeriod.daily
+    var live = LiveSettings()
     /// Lines of the keys checked only after the environment applied, for their errors.
     var keyLines: [String: Int] = [:]
 
@@ -74,6 +75,7 @@ extension JobsConfig {
             keyLines[key] = file.entries.first { $0.qualifiedKey == key }?.line
         }
         (reportsDirectory, reportPeriod) = try reader.reports()
+        live = try reader.liveSettings()
         try reader.rejectUnread()
     }
 

@@ -1,3 +1,4 @@
+import BookingCore
 import Hummingbird
 import Logging
 import Synchronization
@@ -49,9 +50,15 @@ struct Daemon: Sendable {
                                               client: client, logger: logger, metricsFactory: metricsFactory))
             }
             if config.http.enabled {
+                let live = LiveHub(client: client, settings: config.live, pricing: config.booking.pricing,
+                                   listenConnection: listenConnection, databaseTimeout: config.intake.databaseTimeout,
+                                   logger: logger, metricsFactory: metricsFactory)
+                // Before the HTTP intake: services stop in reverse order, so the streams close
+                // (and the intake drains) while the hub still runs.
+                services.append(LiveService(hub: live))
                 let intake = HTTPIntake(client: client, migrator: migrator, metrics: metrics, settings: config.intake,
                                         booking: config.booking, sms: config.delivery.sms, schedules: config.scheduling.schedules,
-                                        logger: logger)
+                                        live: live, logger: logger)
                 if config.intake.jwtSecret == nil {
                     logger.warning("auth.jwt_secret is not set: the /v1 routes refuse every token (set it or EVENTLY_JWT_SECRET; make one with `openssl rand -hex 32`)")
                 }
@@ -59,7 +66,7 @@ struct Daemon: Sendable {
                 let logger = logger
                 let app = Application(
                     router: await intake.makeRouter(),
-                    server: intake.server,
+                    server: await intake.server(),
                     configuration: .init(address: .hostname(config.http.host, port: config.http.port), serverName: "evently-jobs"),
                     onServerRunning: { channel in
                         let port = channel.localAddress?.port ?? 0

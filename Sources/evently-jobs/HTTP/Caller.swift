@@ -12,4 +12,7 @@ struct Caller: Sendable, Equatable {
     var email: String
     var role: Role
     var phone: String?
+    /// When the token stops being accepted (its `exp` plus the allowed leeway): live streams
+    /// close then.
+    var expiresAt: Date? = nil
 }

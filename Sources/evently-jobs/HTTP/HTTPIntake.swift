@@ -2,6 +2,7 @@ import BookingCore
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 import PostgresNIO
@@ -21,12 +22,27 @@ struct HTTPIntake: Sendable {
     var sms = SMSSettings()
     /// The configured schedules, for `/v1/schedules` (list and run now).
     var schedules: [Schedule] = []
+    /// Feeds `/v1/live`; without one the live routes are not served.
+    var live: LiveHub?
     let logger: Logger
 
     /// The HTTP/1.1 server: idle connections (and heads that trickle in) are closed after
-    /// `http.idle_timeout` by Hummingbird's own connection state handler.
-    var server: HTTPServerBuilder {
-        .http1(configuration: .init(idleTimeout: TimeAmount(settings.idleTimeout)))
+    /// `http.idle_timeout` by Hummingbird's own connection state handler. Upgrades to
+    /// `GET /v1/live` go through a router of their own (``LiveRoutes/makeWebSocketRouter(trustedProxies:)``).
+    func server() async -> HTTPServerBuilder {
+        let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(settings.idleTimeout))
+        guard let live else { return .http1(configuration: http1) }
+        let routes = LiveRoutes(hub: live, authenticator: await authenticator(), corsOrigins: Set(settings.corsOrigins))
+        return .http1WebSocketUpgrade(webSocketRouter: routes.makeWebSocketRouter(trustedProxies: settings.trustedProxies), configuration: .init(
+            http1: http1,
+            ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: live.settings.pingInterval), closeTimeout: .seconds(5))))
+    }
+
+    /// Checks bearer tokens; `nil` without `auth.jwt_secret` (every token is refused).
+    func authenticator() async -> Authenticator? {
+        guard let secret = settings.jwtSecret else { return nil }
+        return await Authenticator(secret: secret, expectations: .init(
+            issuer: settings.issuer, audience: settings.audience, leeway: settings.leeway))
     }
 
     func makeRouter() async -> Router<IntakeContext> {
@@ -45,11 +61,7 @@ struct HTTPIntake: Sendable {
                 allowMethods: [.get, .post, .patch, .delete, .options],
                 exposedHeaders: ["X-Request-Id", "ETag", "Retry-After"]))
         }
-        var authenticator: Authenticator?
-        if let secret = settings.jwtSecret {
-            authenticator = await Authenticator(secret: secret, expectations: .init(
-                issuer: settings.issuer, audience: settings.audience, leeway: settings.leeway))
-        }
+        let authenticator = await authenticator()
         router.middlewares.add(AuthenticationMiddleware(
             authenticator: authenticator,
             perUser: RateLimiter(perMinute: settings.rateLimitPerUser),
@@ -68,6 +80,9 @@ struct HTTPIntake: Sendable {
         NotificationRoutes(api: bookingAPI).add(to: router)
         AnalyticsRoutes(api: bookingAPI).add(to: router)
         ReportRoutes(api: bookingAPI).add(to: router)
+        if let live {
+            LiveRoutes(hub: live, authenticator: authenticator, corsOrigins: Set(settings.corsOrigins)).add(to: router)
+        }
         SMSWebhookRoutes(client: client, databaseTimeout: settings.databaseTimeout, settings: sms, logger: logger).add(to: router)
         return router
     }

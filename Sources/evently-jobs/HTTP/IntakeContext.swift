@@ -1,12 +1,15 @@
 import HTTPTypes
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import NIOCore
 
 /// Per-request state of the HTTP intake: its id, the caller's address and, once authenticated,
 /// the caller.
-struct IntakeContext: RequestContext {
+struct IntakeContext: RequestContext, WebSocketRequestContext {
     var coreContext: CoreRequestContextStorage
+    /// Where `GET /v1/live` hands an accepted upgrade to its WebSocket handler.
+    let webSocket = WebSocketHandlerReference<IntakeContext>()
     /// Sent back as `X-Request-Id` and attached to every log line of the request.
     var requestID: String
     /// The TCP peer; `X-Forwarded-For` replaces it only when the peer is a configured proxy.

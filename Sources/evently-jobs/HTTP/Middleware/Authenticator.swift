@@ -93,7 +93,8 @@ struct Authenticator: Sendable {
         if let phone = claims.phoneNumber, let problem = ContactAddress.phoneProblem(phone) {
             throw invalid("the token's phone_number claim \(problem)")
         }
-        return Caller(userID: userID, email: claims.email, role: role, phone: claims.phoneNumber)
+        return Caller(userID: userID, email: claims.email, role: role, phone: claims.phoneNumber,
+                      expiresAt: claims.exp.value.addingTimeInterval(leeway))
     }
 
     private static func invalid(_ message: String) -> APIError {

@@ -1,0 +1,380 @@
+import BookingCore
+import EventlyTestSupport
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPTypes
+import Logging
+import PostgresNIO
+import Queue
+import Testing
+@testable import evently_jobs
+
+/// Live updates over real WebSocket and SSE clients against real daemons and PostgreSQL: what
+/// reaches whom, across daemons, after a reconnect, and what happens to slow, late or unwelcome
+/// clients.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct LiveTests {
+    static let logger = Logger(label: "live-tests")
+
+    static func withIntake<T: Sendable>(_ configure: @escaping @Sendable (inout JobsConfig) -> Void = { _ in },
+                                        _ body: (DaemonHarness) async throws -> T) async throws -> T {
+        try await DaemonHarness.withTokens({ config in
+            config.intake.rateLimitPerUser = 0
+            config.intake.rateLimitPerAddress = 0
+            configure(&config)
+        }, body)
+    }
+
+    static func createEvent(_ intake: DaemonHarness, capacity: Int) async throws -> String {
+        let admin = try await TokenFactory.token(role: "admin")
+        let reply = try await intake.send("POST", "/v1/events", token: admin, json: """
+            {"name": "Live Show", "venue": "Hall", "starts_at": "2030-06-01T19:00:00Z", "capacity": \(capacity), "price": "20.00"}
+            """)
+        #expect(reply.status == 201, "\(reply.body)")
+        return try #require(reply.json["id"] as? String)
+    }
+
+    /// A user token whose user row exists (any authenticated /v1 call mirrors it).
+    static func member(_ intake: DaemonHarness, expiresIn: TimeInterval = 3600) async throws -> (token: String, id: String) {
+        let id = UUID().uuidString.lowercased()
+        let token = try await TokenFactory.token(sub: id, expiresIn: expiresIn)
+        let reply = try await intake.send("GET", "/v1/notifications", token: token)
+        #expect(reply.status == 200, "\(reply.body)")
+        return (token, id)
+    }
+
+    /// In-app notifications for `user` written straight into the table, as any writer could.
+    static func insertNotifications(_ intake: DaemonHarness, user: String, subjects: [String]) async throws {
+        try await TestDatabase.withClient(configuration: intake.cluster.clientConfiguration()) { client in
+            _ = try await client.query("""
+                INSERT INTO evently.notifications (user_id, type, template, content)
+                SELECT \(UUID(uuidString: user)!), 'in_app', 'test', jsonb_build_object('subject', s, 'body', 'hello')
+                FROM unnest(\(subjects)::text[]) WITH ORDINALITY AS t(s, n) ORDER BY n
+                """, logger: Self.logger)
+        }
+    }
+
+    // MARK: What reaches whom
+
+    @Test func aBookingReachesItsUsersStreamsAndNeverAnotherUsers() async throws {
+        try await Self.withIntake { intake in
+            let event = try await Self.createEvent(intake, capacity: 10)
+            let ann = try await Self.member(intake)
+            let bob = try await Self.member(intake)
+            let annSocket = LiveSocket(port: intake.port, token: ann.token)
+            let bobStream = LiveEventStream(port: intake.port, token: bob.token)
+            defer { annSocket.close(); bobStream.close() }
+            #expect(try await bobStream.waitForStatus() == 200)
+            try await annSocket.waitUntil("Ann's hello") { $0.contains { $0.type == "hello" } }
+            try await bobStream.waitUntil("Bob's hello") { $0.contains { $0.type == "hello" } }
+            #expect(annSocket.messages("hello").first?.data["user_id"] as? String == ann.id)
+
+            let booked = try await intake.send("POST", "/v1/bookings", token: ann.token,
+                                               json: #"{"event_id": "\#(event)", "quantity": 2}"#,
+                                               headers: ["Idempotency-Key": UUID().uuidString])
+            #expect(booked.status == 201, "\(booked.body)")
+            let bookingID = try #require(booked.json["id"] as? String)
+
+            let seen = try await annSocket.waitUntil("Ann's booking and its in-app confirmation", timeout: .seconds(60)) { messages in
+                messages.contains { $0.type == "booking" && $0.data["id"] as? String == bookingID }
+                    && messages.contains { $0.type == "notification" && $0.data["booking_id"] as? String == bookingID }
+            }
+            let booking = try #require(seen.first { $0.type == "booking" })
+            #expect(booking.data["status"] as? String == "confirmed")
+            #expect(booking.data["quantity"] as? Int == 2)
+            // Ids rise: a change of the user's rows carries the highest change number sent.
+            let numbers = seen.compactMap { LiveMessageIDs.cursor(of: $0.id) }
+            #expect(numbers == numbers.sorted(), "\(seen.map(\.id))")
+
+            // Bob's stream carries none of it.
+            try await Task.sleep(for: .seconds(2))
+            #expect(bobStream.messages.map(\.type) == ["hello"], "\(bobStream.messages.map(\.text))")
+
+            // Ann cancels: her stream shows the booking cancelled.
+            let cancelled = try await intake.send("POST", "/v1/bookings/\(bookingID)/cancel", token: ann.token)
+            #expect(cancelled.status == 200, "\(cancelled.body)")
+            try await annSocket.waitUntil("the cancellation") { messages in
+                messages.contains { $0.type == "booking" && $0.data["status"] as? String == "cancelled" }
+            }
+
+            let metrics = try await intake.scrape()
+            #expect(metrics.value("evently_live_connections", ["transport": "websocket"]) == 1)
+            #expect(metrics.value("evently_live_connections", ["transport": "sse"]) == 1)
+            #expect((metrics.value("evently_live_messages_total", ["type": "booking"]) ?? 0) >= 2)
+        }
+    }
+
+    @Test func aBookingTakenThroughOneDaemonReachesStreamsHeldByAnother() async throws {
+        try await Self.withIntake { first in
+            try await first.alongside(configure: { $0.intake.jwtSecret = TokenFactory.secret }) { second in
+                let event = try await Self.createEvent(first, capacity: 10)
+                let ann = try await Self.member(first)
+                let watcher = try await Self.member(second)
+                // Ann watches her own changes on the second daemon; another user watches the event there.
+                let annSocket = LiveSocket(port: second.port, token: ann.token)
+                let watcherSocket = LiveSocket(port: second.port, token: watcher.token)
+                defer { annSocket.close(); watcherSocket.close() }
+                try await watcherSocket.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+                try await annSocket.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+                watcherSocket.send(#"{"subscribe": ["event:\#(event)"]}"#)
+                try await watcherSocket.waitUntil("the event's current value") { messages in
+                    messages.contains { $0.type == "event" && $0.data["available_seats"] as? Int == 10 }
+                }
+
+                let booked = try await first.send("POST", "/v1/bookings", token: ann.token,
+                                                  json: #"{"event_id": "\#(event)", "quantity": 3}"#,
+                                                  headers: ["Idempotency-Key": UUID().uuidString])
+                #expect(booked.status == 201, "\(booked.body)")
+                let event7 = try await watcherSocket.waitUntil("seats left after the booking on the other daemon") { messages in
+                    messages.contains { $0.type == "event" && $0.data["available_seats"] as? Int == 7 }
+                }
+                let update = try #require(event7.last { $0.type == "event" })
+                #expect(update.data["id"] as? String == event)
+                #expect(update.data["current_price"] as? String != nil)
+                try await annSocket.waitUntil("Ann's booking on the other daemon") { messages in
+                    messages.contains { $0.type == "booking" && $0.data["id"] as? String == booked.json["id"] as? String }
+                }
+                // The watcher sees the event, never Ann's booking.
+                #expect(!watcherSocket.messages.contains { $0.type == "booking" || $0.type == "notification" })
+            }
+        }
+    }
+
+    @Test func reconnectingWithTheLastIDReplaysWhatWasMissedInOrderOnce() async throws {
+        try await Self.withIntake { intake in
+            let user = try await Self.member(intake)
+            let before = LiveEventStream(port: intake.port, token: user.token)
+            let hello = try await before.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            let lastID = try #require(hello.last?.id)
+            before.close()
+
+            try await Self.insertNotifications(intake, user: user.id, subjects: ["first", "second", "third"])
+
+            let after = LiveEventStream(port: intake.port, token: user.token, lastEventID: lastID)
+            defer { after.close() }
+            #expect(try await after.waitForStatus() == 200)
+            try await after.waitUntil("the three missed notifications") { $0.filter { $0.type == "notification" }.count >= 3 }
+            // And one made while connected arrives live, after them.
+            try await Self.insertNotifications(intake, user: user.id, subjects: ["fourth"])
+            try await after.waitUntil("the live one") { $0.filter { $0.type == "notification" }.count >= 4 }
+            try await Task.sleep(for: .seconds(1))
+            let notifications = after.messages("notification")
+            #expect(notifications.map { $0.data["subject"] as? String } == ["first", "second", "third", "fourth"],
+                    "\(notifications.map(\.text))")
+            #expect(after.messages("hello").first?.data["resumed"] as? Bool == true)
+            let numbers = after.messages.compactMap { LiveMessageIDs.cursor(of: $0.id) }
+            #expect(numbers == numbers.sorted())
+
+            // Resuming on a socket works the same way, from the SSE stream's last id.
+            let socket = LiveSocket(port: intake.port, token: user.token)
+            defer { socket.close() }
+            try await socket.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            socket.send(#"{"resume": "\#(lastID)"}"#)
+            try await socket.waitUntil("the replay") { $0.filter { $0.type == "notification" }.count >= 4 }
+        }
+    }
+
+    // MARK: Slow clients
+
+    @Test func aClientThatStopsReadingIsCutOffAndItsBufferStaysBounded() async throws {
+        try await Self.withIntake({ $0.live.buffer = 32 }) { intake in
+            let user = try await Self.member(intake)
+            // A socket that upgrades and then never reads a byte, with a small receive buffer.
+            let stuck = try StuckWebSocket(port: intake.port, token: user.token)
+            defer { stuck.close() }
+            let deadline = ContinuousClock.now + .seconds(20)
+            while try await intake.scrape().value("evently_live_connections", ["transport": "websocket"]) != 1 {
+                guard ContinuousClock.now < deadline else { throw LiveClientError("the stuck socket never connected") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            // Far more than the socket buffers and the stream's 32 messages can hold.
+            try await Self.insertNotifications(intake, user: user.id, subjects: (1...6_000).map { "note \($0) " + String(repeating: "x", count: 500) })
+
+            let closedBy = ContinuousClock.now + .seconds(60)
+            var metrics = try await intake.scrape()
+            while metrics.value("evently_live_closed_total", ["transport": "websocket", "reason": "too_slow"]) != 1 {
+                guard ContinuousClock.now < closedBy else {
+                    throw LiveClientError("the stuck socket was not closed: \(metrics.filter { $0.name.hasPrefix("evently_live") })")
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                metrics = try await intake.scrape()
+            }
+            #expect(metrics.value("evently_live_connections", ["transport": "websocket"]) == 0)
+            let highWater = try #require(metrics.value("evently_live_buffer_high_water"))
+            #expect(highWater <= 32 && highWater >= 16, "the stream's buffer held \(highWater) messages at most")
+            // The server's end is gone: reading what was delivered ends in end-of-file.
+            #expect(try stuck.drainUntilClosed(within: .seconds(20)))
+
+            // A client that reads keeps its stream.
+            let reader = LiveSocket(port: intake.port, token: user.token)
+            defer { reader.close() }
+            try await reader.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            try await Self.insertNotifications(intake, user: user.id, subjects: (1...20).map { "later \($0)" })
+            try await reader.waitUntil("20 notifications") { $0.filter { $0.type == "notification" }.count == 20 }
+        }
+    }
+
+    // MARK: Refusals
+
+    @Test func badTokensOriginsAndSubscriptionsGetClearAnswers() async throws {
+        try await Self.withIntake({ config in
+            config.live.authTimeout = .seconds(1)
+            config.live.maxConnectionsPerUser = 2
+            config.intake.corsOrigins = ["https://console.example"]
+        }) { intake in
+            let user = try await Self.member(intake)
+
+            // Without an upgrade: 426 naming the SSE alternative.
+            let plain = try await intake.send("GET", "/v1/live", token: user.token)
+            #expect(plain.status == 426 && plain.errorCode == "upgrade_required", "\(plain.body)")
+            #expect(plain.headers["upgrade"] == "websocket")
+            // Refused sockets close at once with a code and reason that say why.
+            func closing(token: String?, headers: HTTPFields = [:]) async throws -> (code: Int, reason: String) {
+                let socket = LiveSocket(port: intake.port, token: token, headers: headers)
+                defer { socket.close() }
+                let closed = try await socket.waitForClose()
+                #expect(socket.messages.isEmpty, "a refused socket got \(socket.messages.map(\.text))")
+                return closed
+            }
+            let badToken = try await closing(token: "not-a-token")
+            #expect(badToken.code == 4401 && badToken.reason.contains("not valid"), "\(badToken)")
+            let expired = try await closing(token: try await TokenFactory.token(expiresIn: -3600))
+            #expect(expired.code == 4401 && expired.reason == "the token has expired", "\(expired)")
+            var fromElsewhere = HTTPFields()
+            fromElsewhere[.origin] = "https://evil.example"
+            let origin = try await closing(token: user.token, headers: fromElsewhere)
+            #expect(origin.code == 4403 && origin.reason.contains("evil.example"), "\(origin)")
+
+            let sseAnonymous = try await intake.send("GET", "/v1/live/events")
+            #expect(sseAnonymous.status == 401, "\(sseAnonymous.body)")
+            let notAnEvent = try await intake.send("GET", "/v1/live/events?events=nope", token: user.token)
+            #expect(notAnEvent.status == 400 && notAnEvent.errorCode == "unknown_subscription", "\(notAnEvent.body)")
+            let noSuchEvent = try await intake.send("GET", "/v1/live/events?events=\(UUID().uuidString)", token: user.token)
+            #expect(noSuchEvent.status == 404 && noSuchEvent.errorCode == "unknown_subscription", "\(noSuchEvent.body)")
+            let queuesAsUser = try await intake.send("GET", "/v1/live/events?queues=true", token: user.token)
+            #expect(queuesAsUser.status == 403, "\(queuesAsUser.body)")
+            let badResume = try await intake.send("GET", "/v1/live/events", token: user.token, headers: ["Last-Event-ID": "x"])
+            #expect(badResume.status == 400 && badResume.errorCode == "bad_last_event_id", "\(badResume.body)")
+
+            // The token as a subprotocol, as a browser's WebSocket sends it (the client's own
+            // Origin is this host's).
+            var browserHeaders = HTTPFields()
+            browserHeaders[.secWebSocketProtocol] = "evently.live, bearer.\(user.token)"
+            let browser = LiveSocket(port: intake.port, token: nil, headers: browserHeaders)
+            defer { browser.close() }
+            try await browser.waitUntil("hello over a subprotocol token") { $0.contains { $0.type == "hello" } }
+            // An unknown subscription is an error message; the stream goes on.
+            browser.send(#"{"subscribe": ["bogus"]}"#)
+            try await browser.waitUntil("the error") { messages in
+                messages.contains { $0.type == "error" && $0.data["error"] as? String == "unknown_subscription" }
+            }
+            browser.send(#"{"subscribe": ["queues"]}"#)
+            try await browser.waitUntil("queues refused to a user") { messages in
+                messages.contains { $0.type == "error" && $0.data["error"] as? String == "forbidden" }
+            }
+            browser.send("not json")
+            try await browser.waitUntil("bad message") { $0.contains { $0.type == "error" && $0.data["error"] as? String == "bad_message" } }
+
+            // The token in the first message; a third stream of the same user is refused.
+            let firstMessage = LiveSocket(port: intake.port, token: nil)
+            defer { firstMessage.close() }
+            firstMessage.send(#"{"token": "\#(user.token)"}"#)
+            try await firstMessage.waitUntil("hello after the first message") { $0.contains { $0.type == "hello" } }
+            let third = try await closing(token: user.token)
+            #expect(third.code == 4429 && third.reason.contains("per user"), "\(third)")
+            let thirdSSE = try await intake.send("GET", "/v1/live/events", token: user.token)
+            #expect(thirdSSE.status == 429 && thirdSSE.errorCode == "too_many_streams", "\(thirdSSE.body)")
+
+            // No token in time: closed with 4408. A bad first-message token: 4401.
+            let silent = LiveSocket(port: intake.port, token: nil)
+            defer { silent.close() }
+            #expect(try await silent.waitForClose().code == 4408)
+            let wrong = LiveSocket(port: intake.port, token: nil)
+            defer { wrong.close() }
+            wrong.send(#"{"token": "nope"}"#)
+            #expect(try await wrong.waitForClose().code == 4401)
+        }
+    }
+
+    @Test func aStreamClosesWhenItsTokenExpires() async throws {
+        try await Self.withIntake({ $0.intake.leeway = .zero }) { intake in
+            let shortLived = try await TokenFactory.token(expiresIn: 3)
+            _ = try await intake.send("GET", "/v1/notifications", token: shortLived)
+            let socket = LiveSocket(port: intake.port, token: shortLived)
+            let stream = LiveEventStream(port: intake.port, token: shortLived)
+            defer { socket.close(); stream.close() }
+            try await socket.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            let closed = try await socket.waitForClose(timeout: .seconds(15))
+            #expect(closed.code == 4001 && closed.reason == "token expired", "\(closed)")
+            try await stream.waitUntil("the SSE stream's last word") { messages in
+                messages.contains { $0.type == "error" && $0.data["error"] as? String == "token_expired" }
+            }
+        }
+    }
+
+    @Test func operatorsWatchQueueCounts() async throws {
+        try await Self.withIntake { intake in
+            let operatorToken = try await TokenFactory.token(role: "operator")
+            // A queue with work in it (due next year, so it stays).
+            try await TestDatabase.withClient(configuration: intake.cluster.clientConfiguration()) { client in
+                _ = try await JobClient(client: client, logger: Self.logger)
+                    .enqueue(NewJob(kind: "diag.noop", options: .init(runAt: Date().addingTimeInterval(365 * 86_400))))
+            }
+            let socket = LiveSocket(port: intake.port, token: operatorToken)
+            let stream = LiveEventStream(port: intake.port, token: operatorToken, query: "?queues=true")
+            defer { socket.close(); stream.close() }
+            try await socket.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            socket.send(#"{"subscribe": ["queues"]}"#)
+            for client in [socket as any LiveClient, stream] {
+                let messages = try await client.waitUntil("queue counts") { $0.contains { $0.type == "queues" } }
+                let text = try #require(messages.last { $0.type == "queues" }?.text)
+                let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any])
+                let queues = try #require(object["data"] as? [[String: Any]])
+                #expect(queues.contains { $0["queue"] as? String == "default" }, "\(text)")
+            }
+        }
+    }
+}
+
+/// A WebSocket client that completes the upgrade and then reads nothing, with a receive buffer
+/// as small as the kernel allows: the server's writes back up at once.
+final class StuckWebSocket: Sendable {
+    let descriptor: Int32
+
+    init(port: Int, token: String) throws {
+        descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw LiveClientError("socket() failed") }
+        var size: Int32 = 2_048
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(); throw LiveClientError("connect() failed") }
+        let request = "GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer \(token)\r\n\r\n"
+        let bytes = Array(request.utf8)
+        guard write(descriptor, bytes, bytes.count) == bytes.count else { close(); throw LiveClientError("write() failed") }
+    }
+
+    /// Reads everything the server managed to send; `true` when it ends in end-of-file or a
+    /// reset (the server closed its end) within `within`.
+    func drainUntilClosed(within limit: Duration) throws -> Bool {
+        var timeout = timeval(tv_sec: Int(limit.components.seconds), tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        while true {
+            let count = read(descriptor, &buffer, buffer.count)
+            if count == 0 { return true }
+            if count < 0 { return errno == ECONNRESET }
+        }
+    }
+
+    func close() {
+        _ = Glibc.close(descriptor)
+    }
+}

@@ -83,9 +83,27 @@ import Workers
         ("[queue]\n\npoll_interval = 0s", "jobs.conf:3: queue.poll_interval: must be at least 0.01 seconds"),
         ("[queue]\nrescue_interval = 0s", "jobs.conf:2: queue.rescue_interval: must be at least 0.1 seconds"),
         ("[kind.email.send]\ntimeout = 0s", "jobs.conf:2: kind.email.send.timeout: must be at least 0.01 seconds"),
+        ("[live]\nbuffer = 2", "jobs.conf:2: live.buffer: must be between 8 and 100000, found 2"),
+        ("[live]\nevent_interval = 1ms", "jobs.conf:2: live.event_interval: must be between 0.01 seconds and 60.0 seconds"),
+        ("[live]\nmax_connections_per_user = 0", "jobs.conf:2: live.max_connections_per_user: must be between 1 and 10000, found 0"),
     ])
     func badInputNamesFileLineAndKey(text: String, message: String) {
         #expect(error(text)?.description == message)
+    }
+
+    @Test func liveLimitsAreRead() throws {
+        let config = try JobsConfig(file: ConfFile(path: "jobs.conf", text: """
+            [live]
+            max_connections_per_user = 3
+            buffer = 64
+            ping_interval = 10s
+            event_interval = 100ms
+            """))
+        #expect(config.live.maxConnectionsPerUser == 3)
+        #expect(config.live.buffer == 64)
+        #expect(config.live.pingInterval == .seconds(10))
+        #expect(config.live.eventInterval == .milliseconds(100))
+        #expect(config.live.maxConnectionsPerAddress == LiveSettings().maxConnectionsPerAddress)
     }
 
     @Test func missingFileIsAnError() {

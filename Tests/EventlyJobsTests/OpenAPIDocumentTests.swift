@@ -16,8 +16,10 @@ import Workers
         let logger = Logger(label: "openapi-test")
         let client = PostgresClient(configuration: .init(host: "localhost", username: "nobody", password: nil, database: nil, tls: .disable),
                                     backgroundLogger: logger)
+        let live = LiveHub(client: client, settings: LiveSettings(), pricing: .standard, listenConnection: nil,
+                           databaseTimeout: .seconds(5), logger: logger, metricsFactory: PrometheusMetricsFactory())
         let intake = HTTPIntake(client: client, migrator: DatabaseSchema.migrator(logger: logger), metrics: PrometheusCollectorRegistry(),
-                                settings: .init(), booking: BookingSettings(), logger: logger)
+                                settings: .init(), booking: BookingSettings(), live: live, logger: logger)
         let router = await intake.makeRouter()
         let served = Set(router.routes.map { "\($0.method.rawValue.uppercased()) \($0.path.description)" })
 

@@ -141,6 +141,42 @@ import Testing
         }
     }
 
+    @Test func theWaitingLineMovesLiveAndAnOfferArrivesWithItsExpiry() async throws {
+        try await Self.withIntake { intake in
+            let event = try await Self.createEvent(intake, capacity: 1)
+            let ann = try await Self.member(intake)
+            let bob = try await Self.member(intake)
+            let cat = try await Self.member(intake)
+            let booked = try await intake.send("POST", "/v1/bookings", token: ann.token, json: #"{"event_id": "\#(event)", "quantity": 1}"#,
+                                               headers: ["Idempotency-Key": UUID().uuidString])
+            #expect(booked.status == 201, "\(booked.body)")
+            for user in [bob, cat] {
+                let joined = try await intake.send("POST", "/v1/events/\(event)/waitlist", token: user.token, json: #"{"quantity": 1}"#)
+                #expect(joined.status == 201, "\(joined.body)")
+            }
+            let bobSocket = LiveSocket(port: intake.port, token: bob.token)
+            let catStream = LiveEventStream(port: intake.port, token: cat.token)
+            defer { bobSocket.close(); catStream.close() }
+            // On connect: each one's open entry with its place in line.
+            try await bobSocket.waitUntil("Bob's place") { $0.contains { $0.type == "waitlist" && $0.data["position"] as? Int == 1 } }
+            try await catStream.waitUntil("Cat's place") { $0.contains { $0.type == "waitlist" && $0.data["position"] as? Int == 2 } }
+
+            // Ann cancels: the promotion offers her seat to Bob, and Cat moves up.
+            let cancelled = try await intake.send("POST", "/v1/bookings/\(try #require(booked.json["id"] as? String))/cancel", token: ann.token)
+            #expect(cancelled.status == 200, "\(cancelled.body)")
+            let offered = try await bobSocket.waitUntil("Bob's offer", timeout: .seconds(60)) { messages in
+                messages.contains { $0.type == "waitlist" && $0.data["status"] as? String == "offered" }
+            }
+            let offer = try #require(offered.last { $0.type == "waitlist" })
+            #expect(offer.data["offer_expires_at"] as? String != nil, "\(offer.text)")
+            #expect(offer.data["offered_seats"] as? Int == 1)
+            try await catStream.waitUntil("Cat moving to first in line", timeout: .seconds(60)) { messages in
+                messages.contains { $0.type == "waitlist" && $0.data["position"] as? Int == 1 }
+            }
+            #expect(!catStream.messages.contains { $0.type == "waitlist" && $0.data["status"] as? String == "offered" })
+        }
+    }
+
     @Test func reconnectingWithTheLastIDReplaysWhatWasMissedInOrderOnce() async throws {
         try await Self.withIntake { intake in
             let user = try await Self.member(intake)

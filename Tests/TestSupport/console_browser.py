@@ -98,6 +98,18 @@ def main():
             raise Failed(f"the default queue shows no counts by state: {counts}")
         shots.append(shoot(driver, folder, "overview"))
 
+        # The counts are live: a job enqueued now shows in the card without a new render.
+        wait_for(driver, "the live stream to be on", lambda d: d.execute_script("return document.body.dataset.live") == "on")
+        driver.execute_script('document.querySelector(\'article[data-queue="default"]\').dataset.rendered = "before"')
+        before = int(driver.find_element(By.CSS_SELECTOR, 'article[data-queue="default"] [data-count="scheduled"]').text)
+        driver.execute_script("""
+            fetch('/v1/jobs', {method: 'POST', headers: {'Authorization': 'Bearer ' + sessionStorage.getItem('evently-console-token'),
+              'Content-Type': 'application/json'}, body: JSON.stringify({kind: 'diag.noop', run_at: '2099-01-01T00:00:00Z'})})""")
+        wait_for(driver, "the scheduled count to rise live", lambda d: int(d.find_element(
+            By.CSS_SELECTOR, 'article[data-queue="default"] [data-count="scheduled"]').text) == before + 1, seconds=10)
+        if driver.execute_script('return document.querySelector(\'article[data-queue="default"]\').dataset.rendered') != "before":
+            raise Failed("the overview was rendered again instead of updated in place")
+
         # Find the discarded job by its error text, from the jobs view's form.
         go(driver, "#/jobs")
         search = wait_for(driver, "the jobs search form", visible("#f-q"))

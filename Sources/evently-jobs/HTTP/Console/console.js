@@ -6,6 +6,8 @@
 
 const TOKEN_KEY = "evently-console-token";
 const REFRESH_MS = 5000;
+// With the live stream on, counts arrive by themselves; the charts are read again this often.
+const LIVE_REFRESH_MS = 30000;
 const STATES = ["available", "scheduled", "running", "retryable", "completed", "cancelled", "discarded"];
 const PAGE_SIZE = 50;
 
@@ -155,6 +157,7 @@ async function route() {
   if (!token()) { showSignIn(); return; }
   document.getElementById("sign-in").hidden = true;
   const { view, id, params } = parseHash();
+  if (view !== "overview") closeLiveQueues();
   for (const link of document.querySelectorAll("nav a")) {
     if (link.dataset.view === (view === "job" ? "jobs" : view)) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
@@ -182,7 +185,62 @@ function autoRefresh() {
     // Do not re-render under a person typing or choosing.
     if (document.activeElement && ["INPUT", "SELECT"].includes(document.activeElement.tagName)) { autoRefresh(); return; }
     route();
-  }, REFRESH_MS);
+  }, document.body.dataset.live === "on" ? LIVE_REFRESH_MS : REFRESH_MS);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Live queue counts: a WebSocket to /v1/live subscribed to "queues" (the token goes as a
+// subprotocol, since a browser's WebSocket cannot send headers). While it is open the overview's
+// counts change in place once a second and the page polls only for its charts; when it closes the
+// page polls as before.
+
+let liveSocket = null;
+let liveCounts = null;
+
+function openLiveQueues(onCounts) {
+  liveCounts = onCounts;
+  if (liveSocket) return;
+  let socket;
+  try {
+    socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/v1/live",
+      ["evently.live", "bearer." + token()]);
+  } catch (error) {
+    return;
+  }
+  liveSocket = socket;
+  socket.onopen = () => socket.send(JSON.stringify({ subscribe: ["queues"] }));
+  socket.onmessage = event => {
+    let message = null;
+    try { message = JSON.parse(event.data); } catch (error) { return; }
+    if (message.type === "queues" && liveCounts) {
+      if (document.body.dataset.live !== "on") {
+        document.body.dataset.live = "on";
+        autoRefresh();   // from now on at the slower pace
+      }
+      liveCounts(message.data || []);
+    }
+  };
+  socket.onclose = () => {
+    if (liveSocket === socket) liveSocket = null;
+    document.body.dataset.live = "off";
+  };
+}
+
+function closeLiveQueues() {
+  liveCounts = null;
+  if (liveSocket) liveSocket.close(1000, "left the overview");
+  liveSocket = null;
+  document.body.dataset.live = "off";
+}
+
+function showQueueCounts(queues) {
+  for (const queue of queues) {
+    const card = document.querySelector(`article[data-queue="${CSS.escape(queue.queue)}"]`);
+    if (!card) continue;
+    for (const cell of card.querySelectorAll("[data-count]")) {
+      cell.textContent = String((queue.counts || {})[cell.dataset.count] || 0);
+    }
+  }
 }
 
 function showSignIn(message) {
@@ -194,6 +252,7 @@ function showSignIn(message) {
 
 function signOut(message) {
   sessionStorage.removeItem(TOKEN_KEY);
+  closeLiveQueues();
   clearTimeout(refreshTimer);
   showSignIn(message);
 }
@@ -262,6 +321,7 @@ views.overview = async function () {
       stuck.length ? el("p", { class: "error-text" }, "Waiting for a daemon that can run them: ",
         stuck.map(([kind, n]) => `${kind} (${n})`).join(", ")) : "");
   });
+  openLiveQueues(showQueueCounts);
   autoRefresh();
   const page = el("div", { "data-title": "Overview" }, el("h1", {}, "Queues"),
     cards.length ? el("div", { class: "cards" }, cards) : el("p", { class: "empty" }, "No jobs yet."));

@@ -211,6 +211,59 @@ import Testing
         }
     }
 
+    @Test func streamsCatchUpWhenTheirDaemonsListenConnectionIsLost() async throws {
+        try await DaemonHarness.withTokens({ config in
+            config.intake.rateLimitPerUser = 0
+            config.intake.rateLimitPerAddress = 0
+        }, proxied: true) { intake in
+            let proxy = try #require(intake.proxy)
+            let user = try await Self.member(intake)
+            let stream = LiveEventStream(port: intake.port, token: user.token)
+            defer { stream.close() }
+            try await stream.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            // The daemon's database traffic (its LISTEN included) is held while five notifications
+            // are committed, then its connections are cut: the NOTIFYs on the way are gone.
+            proxy.blackHole()
+            try await Self.insertNotifications(intake, user: user.id, subjects: ["while", "the", "listener", "was", "away"])
+            try await Task.sleep(for: .milliseconds(300))
+            proxy.dropConnections()
+            proxy.heal()
+            try await stream.waitUntil("the changes committed while the LISTEN was lost", timeout: .seconds(30)) {
+                $0.filter { $0.type == "notification" }.count >= 5
+            }
+            try await Task.sleep(for: .seconds(1))
+            #expect(stream.messages("notification").map { $0.data["subject"] as? String } == ["while", "the", "listener", "was", "away"])
+        }
+    }
+
+    @Test func aDaemonStopsPromptlyWithStreamsOpenAndSaysWhy() async throws {
+        let socket = Locked<LiveSocket?>(nil)
+        let stream = Locked<LiveEventStream?>(nil)
+        let started = ContinuousClock.now
+        let stopping = Locked<ContinuousClock.Instant?>(nil)
+        try await Self.withIntake { intake in
+            let user = try await Self.member(intake)
+            let opened = (LiveSocket(port: intake.port, token: user.token), LiveEventStream(port: intake.port, token: user.token))
+            socket.withLock { $0 = opened.0 }
+            stream.withLock { $0 = opened.1 }
+            try await opened.0.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            try await opened.1.waitUntil("hello") { $0.contains { $0.type == "hello" } }
+            stopping.withLock { $0 = ContinuousClock.now }
+            // Returning shuts the daemon down as SIGTERM would, with both streams open.
+        }
+        let stopped = ContinuousClock.now - (stopping.withLock { $0 } ?? started)
+        #expect(stopped < .seconds(15), "the daemon took \(stopped) to stop with live streams open")
+        let liveSocket = try #require(socket.withLock { $0 })
+        let closed = try await liveSocket.waitForClose(timeout: .seconds(5))
+        #expect(closed.code == 1001 || closed.code == 1000, "\(closed)")
+        let liveStream = try #require(stream.withLock { $0 })
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !liveStream.ended.withLock({ $0 }), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(liveStream.ended.withLock { $0 }, "the SSE stream is still open after the daemon stopped")
+        liveSocket.close()
+        liveStream.close()
+    }
+
     // MARK: Slow clients
 
     @Test func aClientThatStopsReadingIsCutOffAndItsBufferStaysBounded() async throws {

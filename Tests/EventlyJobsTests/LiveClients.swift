@@ -125,13 +125,13 @@ final class LiveSocket: LiveClient {
     }
 
     /// Waits for the socket to close and returns its close code and reason.
-    func waitForClose(timeout: Duration = .seconds(20)) async throws -> (code: Int, reason: String) {
+    func waitForClose(timeout: Duration = .seconds(20), sourceLocation: SourceLocation = #_sourceLocation) async throws -> (code: Int, reason: String) {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let closed = closed.withLock({ $0 }) { return closed }
             try await Task.sleep(for: .milliseconds(20))
         }
-        throw LiveClientError("the socket did not close within \(timeout); got: \(messages.map(\.type))")
+        throw LiveClientError("the socket (waited for at \(sourceLocation.line)) did not close within \(timeout); got: \(messages.map(\.type))")
     }
 
     func close() {

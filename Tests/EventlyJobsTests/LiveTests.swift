@@ -319,10 +319,11 @@ import Testing
             #expect(plain.status == 426 && plain.errorCode == "upgrade_required", "\(plain.body)")
             #expect(plain.headers["upgrade"] == "websocket")
             // Refused sockets close at once with a code and reason that say why.
-            func closing(token: String?, headers: HTTPFields = [:]) async throws -> (code: Int, reason: String) {
+            func closing(token: String?, headers: HTTPFields = [:],
+                         sourceLocation: SourceLocation = #_sourceLocation) async throws -> (code: Int, reason: String) {
                 let socket = LiveSocket(port: intake.port, token: token, headers: headers)
                 defer { socket.close() }
-                let closed = try await socket.waitForClose()
+                let closed = try await socket.waitForClose(sourceLocation: sourceLocation)
                 #expect(socket.messages.isEmpty, "a refused socket got \(socket.messages.map(\.text))")
                 return closed
             }

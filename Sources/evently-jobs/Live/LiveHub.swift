@@ -47,8 +47,9 @@ final class LiveHub: Sendable {
         var perAddress: [String: Int] = [:]
         /// Event → connected users with an open entry in its line.
         var waiting: [UUID: Set<UUID>] = [:]
-        /// Entry → the position last sent, so an unchanged place is not sent again.
-        var sentPositions: [UUID: Int] = [:]
+        /// User → entry → the position last sent, so an unchanged place is not sent again
+        /// (dropped with the user's last stream).
+        var sentPositions: [UUID: [UUID: Int]] = [:]
 
         var pendingChanges: [(userID: UUID, sequence: Int64)] = []
         var dirtyEvents: Set<UUID> = []
@@ -98,27 +99,33 @@ final class LiveHub: Sendable {
     /// Opens a stream for `caller`. It starts with `hello`, then (when `resumeFrom` is given) the
     /// user's changes after that number, then their open waitlist entries, then live messages.
     func connect(caller: Caller, addressKey: String?, resumeFrom: Int64?, transport: String) async throws -> LiveSubscriber {
-        let start: Int64
-        if let resumeFrom {
-            start = resumeFrom
-        } else {
-            start = try await read { try await LiveChangeStore(logger: self.logger).currentSequence(on: $0) }
-        }
+        // Registered before the starting number is read: a change committed after that read is
+        // announced to a stream that is already listening.
         let subscriber = try registry.withLock { registry throws(APIError) -> LiveSubscriber in
             if let refusal = limitProblem(caller: caller, addressKey: addressKey, in: registry) { throw refusal }
             registry.nextID += 1
-            let subscriber = LiveSubscriber(id: registry.nextID, caller: caller, addressKey: addressKey, cursor: start,
+            let subscriber = LiveSubscriber(id: registry.nextID, caller: caller, addressKey: addressKey, cursor: resumeFrom ?? 0,
                                             capacity: settings.buffer)
+            // Changes that arrive before `hello` and the missed ones wait behind them.
+            subscriber.beginCatchingUp()
             registry.subscribers[subscriber.id] = subscriber
             registry.byUser[caller.userID, default: []].insert(subscriber.id)
             if let addressKey { registry.perAddress[addressKey, default: 0] += 1 }
             return subscriber
         }
         metrics.opened(transport: transport)
-        subscriber.deliver(LiveMessage(.hello, Hello(userID: caller.userID.lowercased, role: caller.role.rawValue,
-                                                      cursor: start, resumed: resumeFrom != nil)))
         do {
-            if let resumeFrom { try await catchUp(subscriber, after: resumeFrom) }
+            let start: Int64
+            if let resumeFrom {
+                start = resumeFrom
+            } else {
+                start = try await read { try await LiveChangeStore(logger: self.logger).currentSequence(on: $0) }
+            }
+            subscriber.startAt(start)
+            subscriber.deliver(LiveMessage(.hello, Hello(userID: caller.userID.lowercased, role: caller.role.rawValue,
+                                                          cursor: start, resumed: resumeFrom != nil)))
+            if let resumeFrom { try await sendMissed(to: subscriber, after: resumeFrom) }
+            subscriber.finishCatchingUp()
             try await sendOpenEntries(to: [subscriber])
         } catch {
             disconnect(subscriber, transport: transport)
@@ -142,6 +149,7 @@ final class LiveHub: Sendable {
             registry.byUser[user]?.remove(subscriber.id)
             if registry.byUser[user]?.isEmpty == true {
                 registry.byUser[user] = nil
+                registry.sentPositions[user] = nil
                 for event in Array(registry.waiting.keys) {
                     registry.waiting[event]?.remove(user)
                     if registry.waiting[event]?.isEmpty == true { registry.waiting[event] = nil }
@@ -234,6 +242,10 @@ final class LiveHub: Sendable {
     func catchUp(_ subscriber: LiveSubscriber, after sequence: Int64) async throws {
         subscriber.beginCatchingUp()
         defer { subscriber.finishCatchingUp() }
+        try await sendMissed(to: subscriber, after: sequence)
+    }
+
+    private func sendMissed(to subscriber: LiveSubscriber, after sequence: Int64) async throws {
         let limit = settings.replayLimit
         let missed = try await read {
             try await LiveChangeStore(logger: self.logger).changes(userID: subscriber.caller.userID, after: sequence,
@@ -412,7 +424,7 @@ final class LiveHub: Sendable {
         for entry in entries {
             registry.withLock { registry in
                 registry.waiting[entry.eventID, default: []].insert(entry.userID)
-                if let position = entry.position { registry.sentPositions[entry.id] = position }
+                if let position = entry.position { registry.sentPositions[entry.userID, default: [:]][entry.id] = position }
             }
             let message = LiveMessage(.waitlist, WaitlistBody(entry))
             for subscriber in subscribers where subscriber.caller.userID == entry.userID { subscriber.deliver(message) }
@@ -422,9 +434,9 @@ final class LiveHub: Sendable {
     private func sendEntries(_ entries: [WaitlistEntry], onlyMoved: Bool) async throws {
         for entry in entries {
             let moved = registry.withLock { registry -> Bool in
-                guard let position = entry.position else { return false }
-                defer { registry.sentPositions[entry.id] = position }
-                return registry.sentPositions[entry.id] != position
+                guard let position = entry.position, registry.byUser[entry.userID] != nil else { return false }
+                defer { registry.sentPositions[entry.userID, default: [:]][entry.id] = position }
+                return registry.sentPositions[entry.userID]?[entry.id] != position
             }
             guard moved || !onlyMoved else { continue }
             let message = LiveMessage(.waitlist, WaitlistBody(entry))
@@ -440,9 +452,9 @@ final class LiveHub: Sendable {
             if entry.status == .waiting || entry.status == .offered {
                 guard registry.byUser[entry.userID] != nil else { return }
                 registry.waiting[entry.eventID, default: []].insert(entry.userID)
-                if let position = entry.position { registry.sentPositions[entry.id] = position }
+                if let position = entry.position { registry.sentPositions[entry.userID, default: [:]][entry.id] = position }
             } else {
-                registry.sentPositions[entry.id] = nil
+                registry.sentPositions[entry.userID]?[entry.id] = nil
                 registry.waiting[entry.eventID]?.remove(entry.userID)
                 if registry.waiting[entry.eventID]?.isEmpty == true { registry.waiting[entry.eventID] = nil }
             }

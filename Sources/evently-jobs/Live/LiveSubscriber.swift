@@ -26,6 +26,7 @@ final class LiveSubscriber: Sendable {
         var catchingUp = false
         var held: [LiveMessage] = []
         var cursor: Int64
+        var start: Int64
         var recent = RecentSequences(capacity: 1_024)
         var highWater = 0
     }
@@ -37,11 +38,23 @@ final class LiveSubscriber: Sendable {
         self.capacity = capacity
         (messages, continuation) = AsyncStream.makeStream(of: LiveMessage.self, bufferingPolicy: .bufferingOldest(capacity))
         (endStream, endContinuation) = AsyncStream.makeStream(of: LiveEnd.self, bufferingPolicy: .bufferingNewest(1))
-        state = Mutex(State(cursor: cursor))
+        state = Mutex(State(cursor: cursor, start: cursor))
     }
 
     /// The highest change number handed to the transport: where a catch-up starts.
     var cursor: Int64 { state.withLock { $0.cursor } }
+
+    /// The change number the stream starts from (`hello`'s cursor): the transport's ids begin
+    /// here, so that an id sent before the missed changes never claims them.
+    var start: Int64 { state.withLock { $0.start } }
+
+    /// Sets where the stream starts, once it is known.
+    func startAt(_ sequence: Int64) {
+        state.withLock { state in
+            state.start = sequence
+            state.cursor = max(state.cursor, sequence)
+        }
+    }
 
     /// The most messages that waited in the buffer at once.
     var bufferHighWater: Int { state.withLock { $0.highWater } }

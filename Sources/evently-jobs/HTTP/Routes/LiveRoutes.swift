@@ -165,7 +165,7 @@ struct LiveRoutes: Sendable {
 
         let channel = context.channel
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await Self.writeMessages(of: subscriber, to: outbound, startingAt: subscriber.cursor) }
+            group.addTask { await Self.writeMessages(of: subscriber, to: outbound, startingAt: subscriber.start) }
             group.addTask { await Self.expire(subscriber, at: caller.expiresAt) }
             group.addTask { await Self.cutOffWhenTooSlow(subscriber, channel: channel) }
             do {
@@ -311,7 +311,7 @@ struct LiveRoutes: Sendable {
                     }
                 }
                 await withGracefulShutdownHandler {
-                    var ids = LiveMessageIDs(startingAt: subscriber.cursor)
+                    var ids = LiveMessageIDs(startingAt: subscriber.start)
                     do {
                         try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
                         for await message in subscriber.messages {

@@ -141,6 +141,46 @@ import Testing
         }
     }
 
+    @Test func aHotEventsSeatsAreCoalescedToAFewMessagesASecondEndingAtTheLatestValue() async throws {
+        try await Self.withIntake { intake in
+            let event = try await Self.createEvent(intake, capacity: 500)
+            let watcher = try await Self.member(intake)
+            let stream = LiveEventStream(port: intake.port, token: watcher.token, query: "?events=\(event)")
+            defer { stream.close() }
+            try await stream.waitUntil("the current value") { $0.contains { $0.type == "event" } }
+            var buyers: [String] = []
+            for _ in 0..<20 { buyers.append(try await Self.member(intake).token) }
+            let tokens = buyers
+            let started = ContinuousClock.now
+            // 200 bookings as fast as the intake takes them, 20 at a time.
+            let confirmed = try await withThrowingTaskGroup(of: Int.self) { group in
+                for round in 0..<20 {
+                    group.addTask {
+                        var seats = 0
+                        for _ in 0..<10 {
+                            let reply = try await intake.send("POST", "/v1/bookings", token: tokens[round],
+                                                              json: #"{"event_id": "\#(event)", "quantity": 1}"#,
+                                                              headers: ["Idempotency-Key": UUID().uuidString])
+                            if reply.status == 201 { seats += 1 }
+                        }
+                        return seats
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            #expect(confirmed == 200)
+            let messages = try await stream.waitUntil("the latest value, 300 seats left") { messages in
+                messages.last { $0.type == "event" }?.data["available_seats"] as? Int == 300
+            }
+            let elapsed = ContinuousClock.now - started
+            let updates = messages.filter { $0.type == "event" }.count - 1
+            // At most one per 250 ms interval (and the first at once), however many bookings.
+            let allowed = Int(elapsed / .milliseconds(250)) + 2
+            #expect(updates >= 1 && updates <= allowed, "\(updates) updates in \(elapsed) for 200 bookings (allowed \(allowed))")
+            #expect(updates < 200)
+        }
+    }
+
     @Test func theWaitingLineMovesLiveAndAnOfferArrivesWithItsExpiry() async throws {
         try await Self.withIntake { intake in
             let event = try await Self.createEvent(intake, capacity: 1)
@@ -388,7 +428,10 @@ import Testing
     }
 
     @Test func aStreamClosesWhenItsTokenExpires() async throws {
-        try await Self.withIntake({ $0.intake.leeway = .zero }) { intake in
+        try await Self.withIntake({ config in
+            config.intake.leeway = .zero
+            config.live.pingInterval = .seconds(1)
+        }) { intake in
             let shortLived = try await TokenFactory.token(expiresIn: 3)
             _ = try await intake.send("GET", "/v1/notifications", token: shortLived)
             let socket = LiveSocket(port: intake.port, token: shortLived)
@@ -400,6 +443,8 @@ import Testing
             try await stream.waitUntil("the SSE stream's last word") { messages in
                 messages.contains { $0.type == "error" && $0.data["error"] as? String == "token_expired" }
             }
+            // Meanwhile the idle stream was kept open with comment lines.
+            #expect(stream.body.withLock { $0 }.contains("\n: ping\n\n"))
         }
     }
 

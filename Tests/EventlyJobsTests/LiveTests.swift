@@ -427,6 +427,20 @@ import Testing
         }
     }
 
+    @Test func upgradeAttemptsAreRateLimitedPerAddress() async throws {
+        try await DaemonHarness.withTokens({ $0.intake.rateLimitPerAddress = 5 }) { intake in
+            for _ in 0..<5 {
+                let guess = LiveSocket(port: intake.port, token: "guess-\(UUID())")
+                defer { guess.close() }
+                #expect(try await guess.waitForClose().code == 4401)
+            }
+            let sixth = LiveSocket(port: intake.port, token: "guess-\(UUID())")
+            defer { sixth.close() }
+            let closed = try await sixth.waitForClose()
+            #expect(closed.code == 4429 && closed.reason.contains("too many attempts"), "\(closed)")
+        }
+    }
+
     @Test func aStreamClosesWhenItsTokenExpires() async throws {
         try await Self.withIntake({ config in
             config.intake.leeway = .zero

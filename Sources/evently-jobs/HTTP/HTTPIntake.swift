@@ -32,7 +32,8 @@ struct HTTPIntake: Sendable {
     func server() async -> HTTPServerBuilder {
         let http1 = HTTP1Channel.Configuration(idleTimeout: TimeAmount(settings.idleTimeout))
         guard let live else { return .http1(configuration: http1) }
-        let routes = LiveRoutes(hub: live, authenticator: await authenticator(), corsOrigins: Set(settings.corsOrigins))
+        let routes = LiveRoutes(hub: live, authenticator: await authenticator(), corsOrigins: Set(settings.corsOrigins),
+                                upgradesPerAddress: RateLimiter(perMinute: settings.rateLimitPerAddress))
         return .http1WebSocketUpgrade(webSocketRouter: routes.makeWebSocketRouter(trustedProxies: settings.trustedProxies), configuration: .init(
             http1: http1,
             ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: live.settings.pingInterval), closeTimeout: .seconds(5))))

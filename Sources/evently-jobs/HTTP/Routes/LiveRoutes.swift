@@ -25,6 +25,9 @@ struct LiveRoutes: Sendable {
     let hub: LiveHub
     let authenticator: Authenticator?
     let corsOrigins: Set<String>
+    /// Upgrade attempts per client address (the main router's limits do not see upgrades):
+    /// `http.rate_limit_per_ip` a minute, so a client guessing tokens over WebSockets is throttled too.
+    var upgradesPerAddress = RateLimiter(perMinute: 0)
 
     /// The subprotocol a browser offers beside its token, and the one the server answers with.
     static let subprotocol = "evently.live"
@@ -106,6 +109,9 @@ struct LiveRoutes: Sendable {
         var first: ClientMessage?
         let caller: Caller
         do {
+            if let key = context.addressKey, let wait = upgradesPerAddress.take("ip:\(key)") {
+                throw LiveEnd.tooManyConnections("too many attempts from this address; retry in \(wait) s")
+            }
             do { try checkOrigin(request) } catch { throw LiveEnd.forbiddenOrigin(error.message) }
             if let known = try await self.caller(of: request) {
                 caller = known

@@ -55,6 +55,15 @@ import Testing
         }
     }
 
+    /// How a refused socket is closed, read off a plain socket: the first frame after the 101.
+    static func refusal(_ intake: DaemonHarness, token: String?, headers: [String: String] = [:]) async throws -> (code: Int, reason: String) {
+        var headers = headers
+        if let token { headers["Authorization"] = "Bearer \(token)" }
+        let socket = try RawWebSocket(port: intake.port, headers: headers)
+        defer { socket.close() }
+        return try #require(try await onOwnThread { try socket.readCloseFrame() }, "the first frame was not a close frame")
+    }
+
     // MARK: What reaches whom
 
     @Test func aBookingReachesItsUsersStreamsAndNeverAnotherUsers() async throws {
@@ -310,7 +319,7 @@ import Testing
         try await Self.withIntake({ $0.live.buffer = 32 }) { intake in
             let user = try await Self.member(intake)
             // A socket that upgrades and then never reads a byte, with a small receive buffer.
-            let stuck = try StuckWebSocket(port: intake.port, token: user.token)
+            let stuck = try RawWebSocket(port: intake.port, token: user.token)
             defer { stuck.close() }
             let deadline = ContinuousClock.now + .seconds(20)
             while try await intake.scrape().value("evently_live_connections", ["transport": "websocket"]) != 1 {
@@ -359,21 +368,14 @@ import Testing
             #expect(plain.status == 426 && plain.errorCode == "upgrade_required", "\(plain.body)")
             #expect(plain.headers["upgrade"] == "websocket")
             // Refused sockets close at once with a code and reason that say why.
-            func closing(token: String?, headers: HTTPFields = [:],
-                         sourceLocation: SourceLocation = #_sourceLocation) async throws -> (code: Int, reason: String) {
-                let socket = LiveSocket(port: intake.port, token: token, headers: headers)
-                defer { socket.close() }
-                let closed = try await socket.waitForClose(sourceLocation: sourceLocation)
-                #expect(socket.messages.isEmpty, "a refused socket got \(socket.messages.map(\.text))")
-                return closed
+            func closing(token: String?, headers: [String: String] = [:]) async throws -> (code: Int, reason: String) {
+                try await Self.refusal(intake, token: token, headers: headers)
             }
             let badToken = try await closing(token: "not-a-token")
             #expect(badToken.code == 4401 && badToken.reason.contains("not valid"), "\(badToken)")
             let expired = try await closing(token: try await TokenFactory.token(expiresIn: -3600))
             #expect(expired.code == 4401 && expired.reason == "the token has expired", "\(expired)")
-            var fromElsewhere = HTTPFields()
-            fromElsewhere[.origin] = "https://evil.example"
-            let origin = try await closing(token: user.token, headers: fromElsewhere)
+            let origin = try await closing(token: user.token, headers: ["Origin": "https://evil.example"])
             #expect(origin.code == 4403 && origin.reason.contains("evil.example"), "\(origin)")
 
             let sseAnonymous = try await intake.send("GET", "/v1/live/events")
@@ -382,6 +384,9 @@ import Testing
             #expect(notAnEvent.status == 400 && notAnEvent.errorCode == "unknown_subscription", "\(notAnEvent.body)")
             let noSuchEvent = try await intake.send("GET", "/v1/live/events?events=\(UUID().uuidString)", token: user.token)
             #expect(noSuchEvent.status == 404 && noSuchEvent.errorCode == "unknown_subscription", "\(noSuchEvent.body)")
+            let tooMany = (0...100).map { _ in UUID().uuidString }.joined(separator: ",")
+            let hundredAndOne = try await intake.send("GET", "/v1/live/events?events=\(tooMany)", token: user.token)
+            #expect(hundredAndOne.status == 400 && hundredAndOne.errorCode == "too_many_subscriptions", "\(hundredAndOne.body)")
             let queuesAsUser = try await intake.send("GET", "/v1/live/events?queues=true", token: user.token)
             #expect(queuesAsUser.status == 403, "\(queuesAsUser.body)")
             let badResume = try await intake.send("GET", "/v1/live/events", token: user.token, headers: ["Last-Event-ID": "x"])
@@ -417,9 +422,7 @@ import Testing
             #expect(thirdSSE.status == 429 && thirdSSE.errorCode == "too_many_streams", "\(thirdSSE.body)")
 
             // No token in time: closed with 4408. A bad first-message token: 4401.
-            let silent = LiveSocket(port: intake.port, token: nil)
-            defer { silent.close() }
-            #expect(try await silent.waitForClose().code == 4408)
+            #expect(try await closing(token: nil).code == 4408)
             let wrong = LiveSocket(port: intake.port, token: nil)
             defer { wrong.close() }
             wrong.send(#"{"token": "nope"}"#)
@@ -430,13 +433,9 @@ import Testing
     @Test func upgradeAttemptsAreRateLimitedPerAddress() async throws {
         try await DaemonHarness.withTokens({ $0.intake.rateLimitPerAddress = 5 }) { intake in
             for _ in 0..<5 {
-                let guess = LiveSocket(port: intake.port, token: "guess-\(UUID())")
-                defer { guess.close() }
-                #expect(try await guess.waitForClose().code == 4401)
+                #expect(try await Self.refusal(intake, token: "guess-\(UUID())").code == 4401)
             }
-            let sixth = LiveSocket(port: intake.port, token: "guess-\(UUID())")
-            defer { sixth.close() }
-            let closed = try await sixth.waitForClose()
+            let closed = try await Self.refusal(intake, token: "guess-\(UUID())")
             #expect(closed.code == 4429 && closed.reason.contains("too many attempts"), "\(closed)")
         }
     }
@@ -486,16 +485,20 @@ import Testing
     }
 }
 
-/// A WebSocket client that completes the upgrade and then reads nothing, with a receive buffer
-/// as small as the kernel allows: the server's writes back up at once.
-final class StuckWebSocket: Sendable {
+/// A WebSocket client on a plain socket: it sends the upgrade request and reads only when told
+/// to. With a receive buffer as small as the kernel allows, a client that never reads backs the
+/// server's writes up at once; reading the first frame after the 101 shows how a refused
+/// socket is closed, byte for byte.
+final class RawWebSocket: Sendable {
     let descriptor: Int32
 
-    init(port: Int, token: String) throws {
+    init(port: Int, headers: [String: String], smallReceiveBuffer: Bool = false) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw LiveClientError("socket() failed") }
-        var size: Int32 = 2_048
-        setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        if smallReceiveBuffer {
+            var size: Int32 = 2_048
+            setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -504,10 +507,42 @@ final class StuckWebSocket: Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard connected == 0 else { close(); throw LiveClientError("connect() failed") }
-        let request = "GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer \(token)\r\n\r\n"
-        let bytes = Array(request.utf8)
+        var request = "GET /v1/live HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        for (name, value) in headers { request += "\(name): \(value)\r\n" }
+        let bytes = Array((request + "\r\n").utf8)
         guard write(descriptor, bytes, bytes.count) == bytes.count else { close(); throw LiveClientError("write() failed") }
+    }
+
+    convenience init(port: Int, token: String) throws {
+        try self.init(port: port, headers: ["Authorization": "Bearer \(token)"], smallReceiveBuffer: true)
+    }
+
+    /// Reads the 101 answer and the first frame; returns its close code and reason, or `nil`
+    /// when that frame is not a close frame.
+    func readCloseFrame(within limit: Duration = .seconds(20)) throws -> (code: Int, reason: String)? {
+        var timeout = timeval(tv_sec: Int(limit.components.seconds), tv_usec: 0)
+        setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var received: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4_096)
+        let headEnd = Array("\r\n\r\n".utf8)
+        while true {
+            if let end = received.indices.first(where: { received[$0...].starts(with: headEnd) }) {
+                let head = String(decoding: received[..<end], as: UTF8.self)
+                guard head.hasPrefix("HTTP/1.1 101") else { throw LiveClientError("no upgrade: \(head)") }
+                let frame = Array(received[(end + 4)...])
+                if frame.count >= 2, frame.count >= 2 + Int(frame[1] & 0x7f) {
+                    guard frame[0] == 0x88 else { return nil }
+                    let length = Int(frame[1] & 0x7f)
+                    guard length >= 2 else { return (1005, "") }
+                    let code = Int(frame[2]) << 8 | Int(frame[3])
+                    return (code, String(decoding: frame[4..<(2 + length)], as: UTF8.self))
+                }
+            }
+            let count = read(descriptor, &buffer, buffer.count)
+            guard count > 0 else { throw LiveClientError("the connection ended after \(received.count) bytes") }
+            received += buffer[..<count]
+        }
     }
 
     /// Reads everything the server managed to send; `true` when it ends in end-of-file or a

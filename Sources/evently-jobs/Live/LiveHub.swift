@@ -204,6 +204,11 @@ final class LiveHub: Sendable {
                                           status: .badRequest)
             }
         }
+        guard events.count <= settings.maxEventsPerConnection else {
+            throw SubscriptionProblem(code: "too_many_subscriptions",
+                                      message: "a stream watches at most \(settings.maxEventsPerConnection) events",
+                                      status: .badRequest)
+        }
         let wanted = events
         let found = try await read { try await EventStore(logger: self.logger).get(ids: wanted, on: $0) }
         if let missing = events.first(where: { id in !found.contains { $0.id == id } }) {

@@ -344,11 +344,13 @@ import Testing
             // The server's end is gone: reading what was delivered ends in end-of-file.
             #expect(try stuck.drainUntilClosed(within: .seconds(20)))
 
-            // A client that reads keeps its stream.
-            let reader = LiveSocket(port: intake.port, token: user.token)
+            // A client that reads keeps its stream (another user: the first one's backlog may
+            // still be on its way to whichever stream of theirs is open).
+            let other = try await Self.member(intake)
+            let reader = LiveSocket(port: intake.port, token: other.token)
             defer { reader.close() }
             try await reader.waitUntil("hello") { $0.contains { $0.type == "hello" } }
-            try await Self.insertNotifications(intake, user: user.id, subjects: (1...20).map { "later \($0)" })
+            try await Self.insertNotifications(intake, user: other.id, subjects: (1...20).map { "later \($0)" })
             try await reader.waitUntil("20 notifications") { $0.filter { $0.type == "notification" }.count == 20 }
         }
     }

@@ -34,9 +34,17 @@ struct HTTPIntake: Sendable {
         guard let live else { return .http1(configuration: http1) }
         let routes = LiveRoutes(hub: live, authenticator: await authenticator(), corsOrigins: Set(settings.corsOrigins),
                                 upgradesPerAddress: RateLimiter(perMinute: settings.rateLimitPerAddress))
-        return .http1WebSocketUpgrade(webSocketRouter: routes.makeWebSocketRouter(trustedProxies: settings.trustedProxies), configuration: .init(
+        let webSocketResponder = routes.makeWebSocketRouter(trustedProxies: settings.trustedProxies).buildResponder()
+        let configuration = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: http1,
-            ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: live.settings.pingInterval), closeTimeout: .seconds(5))))
+            ws: .init(maxFrameSize: 1 << 16, autoPing: .enabled(timePeriod: live.settings.pingInterval), closeTimeout: .seconds(5)))
+        let limit = TimeAmount(settings.idleTimeout)
+        return HTTPServerBuilder { responder in
+            FirstHeadDeadlineChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, webSocketResponder: webSocketResponder,
+                                                    configuration: configuration),
+                limit: limit)
+        }
     }
 
     /// Checks bearer tokens; `nil` without `auth.jwt_secret` (every token is refused).

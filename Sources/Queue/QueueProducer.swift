@@ -122,12 +122,24 @@ final class QueueProducer: Sendable {
             state.stopping = true
             return state.claimInFlight
         }
-        // Stopping does not wait for a claim: with the database down it may never end. If it
-        // did claim jobs, their leases lapse and they are rescued.
-        claim?.outcome.resolve(.success([]))
-        claim?.task.cancel()
         doorbell.ring()
+        if let claim { Self.abandonAfterGrace(claim) }
     }
+
+    /// A claim that already committed hands its jobs over within milliseconds, and they must run
+    /// (or be handed back) here: abandoned, they would sit `running` until their lease lapses. A
+    /// claim waiting on an unreachable database may never end, so stopping waits for it only
+    /// `claimGraceAtStop`; jobs it claims later lapse and are rescued.
+    private static func abandonAfterGrace(_ claim: (task: Task<Void, Never>, outcome: OneShot<[ClaimedJob]>)) {
+        Task {
+            try? await Task.sleep(for: claimGraceAtStop)
+            claim.outcome.resolve(.success([]))
+            claim.task.cancel()
+        }
+    }
+
+    /// How long ``stop()`` lets a claim in flight deliver its jobs.
+    static let claimGraceAtStop: Duration = .seconds(2)
 
     /// The longest a claim may take (the database may be unreachable); past it, it is
     /// abandoned and retried at the next wake-up.
@@ -151,10 +163,7 @@ final class QueueProducer: Sendable {
             state.claimInFlight = (claim, outcome)
             return state.stopping
         }
-        if stopping {
-            outcome.resolve(.success([]))
-            claim.cancel()
-        }
+        if stopping { Self.abandonAfterGrace((claim, outcome)) }
         defer { state.withLock { $0.claimInFlight = nil } }
         do {
             return try await withDeadline(Self.claimDeadline) { try await outcome.value() }

@@ -64,6 +64,11 @@ import Testing
             #expect(shed < 250, "load shedding stays the exception: \(shed) of 1,000")
             let shown = try await intake.send("GET", "/v1/events/\(event)", token: admin)
             #expect(shown.json["available_seats"] as? Int == 0)
+            // Each seat update raises the version once: fewer steps than bookings means bookings
+            // that arrived together were committed together (booking.combine_max).
+            let confirmed = replies.filter { $0.status == 201 }.count
+            let steps = try #require(shown.json["version"] as? Int) - 1
+            #expect(steps < confirmed, "\(confirmed) bookings in \(steps) seat updates")
         }
     }
 

@@ -30,6 +30,7 @@ import Workers
         #expect(config.intake.jwtSecret == nil, "no usable example secret ships")
         #expect(config.intake.enqueueKinds == ["diag.*", "report.build"])
         #expect(config.intake.trustedProxies.isEmpty)
+        #expect(config.booking.combineMax == 64)
     }
 
     @Test func valuesAreTypedByHowTheyAreWritten() throws {
@@ -86,6 +87,7 @@ import Workers
         ("[live]\nbuffer = 2", "jobs.conf:2: live.buffer: must be between 8 and 100000, found 2"),
         ("[live]\nevent_interval = 1ms", "jobs.conf:2: live.event_interval: must be between 0.01 seconds and 60.0 seconds"),
         ("[live]\nmax_connections_per_user = 0", "jobs.conf:2: live.max_connections_per_user: must be between 1 and 10000, found 0"),
+        ("[booking]\ncombine_max = 0", "jobs.conf:2: booking.combine_max: must be between 1 and 1000, found 0"),
     ])
     func badInputNamesFileLineAndKey(text: String, message: String) {
         #expect(error(text)?.description == message)

@@ -60,12 +60,18 @@ struct BookingBenchCommand: AsyncParsableCommand {
                     }
                     print("evently-jobs bench-bookings: \(clients) clients, \(seconds) s per measurement, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
                           + "notification jobs \(deliverNotifications ? "worked during the run" : "paused")")
-                    var lines = ["", "| scenario | round | direct SQL bookings/s | HTTP bookings/s | HTTP ÷ direct |", "|---|---|---|---|---|"]
+                    let combined = CombinedBookings(client: client, settings: daemonConfig.booking,
+                                                    databaseTimeout: .seconds(60), logger: logger)
+                    var lines = ["", "| scenario | round | direct, one transaction per booking (bookings/s) | direct, combined (combine_max \(daemonConfig.booking.combineMax)) | combined ÷ one per booking | HTTP (combined) | HTTP ÷ one per booking |",
+                                 "|---|---|---|---|---|---|---|"]
                     for (scenario, eventIDs) in [("one hot event", [setup.hotEvent]), ("spread over \(events) events", setup.spreadEvents)] {
                         for round in 1...rounds {
                             let direct = try await measureDirect(client: client, users: setup.users, events: eventIDs, logger: logger)
+                            let together = try await measureDirect(client: client, users: setup.users, events: eventIDs, combined: combined,
+                                                                   logger: logger)
                             let viaHTTP = try await measureHTTP(http: http, port: port, tokens: setup.tokens, events: eventIDs)
-                            let line = String(format: "| %@ | %d | %.0f | %.0f | %.2f |", scenario, round, direct, viaHTTP, viaHTTP / direct)
+                            let line = String(format: "| %@ | %d | %.0f | %.0f | %.2f | %.0f | %.2f |", scenario, round, direct, together,
+                                              together / direct, viaHTTP, viaHTTP / direct)
                             lines.append(line)
                             print(line)
                         }
@@ -119,8 +125,10 @@ struct BookingBenchCommand: AsyncParsableCommand {
         return Setup(users: users, tokens: tokens, hotEvent: hot, spreadEvents: spread)
     }
 
-    /// The booking transaction the intake runs (book + follow-ups), without HTTP around it.
-    func measureDirect(client: PostgresClient, users: [UUID], events: [UUID], logger: Logger) async throws -> Double {
+    /// The booking transaction the intake runs (book + follow-ups), without HTTP around it: one
+    /// transaction per booking, or through `combined` as the intake does.
+    func measureDirect(client: PostgresClient, users: [UUID], events: [UUID], combined: CombinedBookings? = nil,
+                       logger: Logger) async throws -> Double {
         let deadline = ContinuousClock.now + .seconds(seconds)
         let store = BookingStore(logger: logger)
         let followUps = FollowUpJobs(logger: logger)
@@ -130,6 +138,12 @@ struct BookingBenchCommand: AsyncParsableCommand {
                     var done = 0
                     while ContinuousClock.now < deadline {
                         let eventID = events[(index + done) % events.count]
+                        if let combined {
+                            _ = try await combined.book(BookingRequest(userID: users[index], quantity: 1, idempotencyKey: UUID().uuidString,
+                                                                       requestHash: "bench"), eventID: eventID)
+                            done += 1
+                            continue
+                        }
                         try await client.withOpenConnection { connection in
                             try await connection.transaction(logger: logger) { connection in
                                 let outcome = try await store.book(userID: users[index], eventID: eventID, quantity: 1,

@@ -9,6 +9,7 @@ extension ConfReader {
         booking.maxQuantity = try integer("booking", "max_quantity", in: 1...10_000) ?? booking.maxQuantity
         booking.offerWindow = try duration("booking", "offer_window") ?? booking.offerWindow
         booking.pricing = try string("booking", "pricing_tiers", JobsConfig.pricing) ?? booking.pricing
+        booking.combineMax = try integer("booking", "combine_max", in: 1...1_000) ?? booking.combineMax
         return booking
     }
 }

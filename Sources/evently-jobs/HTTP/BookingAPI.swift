@@ -22,6 +22,8 @@ struct BookingAPI: Sendable {
     let keysInFlight = KeysInFlight()
     /// `evently_bookings_total{outcome}`.
     let metrics: BookingMetrics
+    /// `POST /v1/bookings`, one event's bookings committed in groups.
+    let bookings: CombinedBookings
 
     init(client: PostgresClient, settings: BookingSettings, databaseTimeout: Duration, logger: Logger,
          metrics: BookingMetrics = BookingMetrics()) {
@@ -31,6 +33,7 @@ struct BookingAPI: Sendable {
         self.databaseTimeout = databaseTimeout
         self.logger = logger
         self.users = UserDirectory(logger: logger)
+        self.bookings = CombinedBookings(client: client, settings: settings, databaseTimeout: databaseTimeout, logger: logger)
     }
 
     /// The caller's user id when they are a booking user (`user` or `admin`), mirrored into
@@ -55,11 +58,21 @@ struct BookingAPI: Sendable {
             return try await client.withOpenConnection(within: databaseTimeout) { [logger] connection in
                 try await connection.transaction(logger: logger) { connection in try await body(connection) }
             }
-        } catch let error as BookingError {
-            throw Self.httpError(error)
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
-            // lock_timeout: the event is too busy right now; the write was rolled back whole.
-            throw APIError(.serviceUnavailable, "busy", "the event is busy; retry shortly", headers: [.retryAfter: "1"])
+        } catch {
+            throw Self.writeError(error)
+        }
+    }
+
+    /// A write's error as the client sees it: booking-core errors become HTTP errors, a lock
+    /// wait past `lock_timeout` 503 (the write was rolled back whole).
+    static func writeError(_ error: any Error) -> any Error {
+        switch error {
+        case let error as BookingError:
+            return httpError(error)
+        case let error as PSQLError where error.serverInfo?[.sqlState] == "55P03":
+            return APIError(.serviceUnavailable, "busy", "the event is busy; retry shortly", headers: [.retryAfter: "1"])
+        default:
+            return error
         }
     }
 

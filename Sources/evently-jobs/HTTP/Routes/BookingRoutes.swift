@@ -66,14 +66,12 @@ struct BookingRoutes: Sendable {
         // The body, canonically: the same key with another body is refused, not replayed.
         let requestHash = "event_id=\(body.eventID.lowercased);quantity=\(body.quantity)"
         let api = self.api
+        let request = BookingRequest(userID: userID, quantity: body.quantity, idempotencyKey: key, requestHash: requestHash)
         let outcome = try await api.keysInFlight.run("\(userID)|\(key)") {
-            try await api.transaction { connection in
-                let now = Date()
-                let outcome = try await BookingStore(logger: api.logger).book(
-                    userID: userID, eventID: body.eventID, quantity: body.quantity, idempotencyKey: key,
-                    requestHash: requestHash, now: now, pricing: api.settings.pricing, on: connection)
-                try await api.applyFollowUps(outcome.followUps, on: connection)
-                return outcome
+            do {
+                return try await api.bookings.book(request, eventID: body.eventID)
+            } catch {
+                throw BookingAPI.writeError(error)
             }
         }
         var headers: HTTPFields = [:]

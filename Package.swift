@@ -39,6 +39,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -73,6 +74,7 @@ let package = Package(
                 .embedInCode("Migrations/q0001_jobs.sql"),
                 .embedInCode("Migrations/q0002_daemons.sql"),
                 .embedInCode("Migrations/q0003_console.sql"),
+                .embedInCode("Migrations/q0004_console_speed.sql"),
             ],
             swiftSettings: strictSettings
         ),

@@ -13,10 +13,11 @@ extension JobClient {
                 byQueue[queue] ?? QueueStatus(queue: queue, paused: false, counts: [:], oldestDueAgeSeconds: nil,
                                               completedRecently: 0, recentWindowSeconds: windowSeconds)
             }
-            for row in try await JobQueries.unfinishedCounts(on: connection, logger: logger) {
+            for row in try await JobQueries.unfinishedGroups(on: connection, logger: logger) {
                 var status = entry(row.queue)
-                if let parsed = JobState(rawValue: row.state) { status.counts[parsed] = row.count }
+                if let parsed = JobState(rawValue: row.state) { status.counts[parsed, default: 0] += row.count }
                 if let oldest = row.oldestDueAge { status.oldestDueAgeSeconds = max(status.oldestDueAgeSeconds ?? 0, oldest) }
+                if row.withoutLiveWorker { status.withoutLiveWorker[row.kind, default: 0] += row.count }
                 byQueue[row.queue] = status
             }
             for row in try await JobQueries.recentlyFinishedCounts(windowSeconds: windowSeconds, on: connection, logger: logger) {
@@ -24,11 +25,6 @@ extension JobClient {
                 var status = entry(row.queue)
                 status.counts[parsed] = row.count
                 if parsed == .completed { status.completedRecently = row.count }
-                byQueue[row.queue] = status
-            }
-            for row in try await JobQueries.jobsWithoutLiveWorker(on: connection, logger: logger) {
-                var status = entry(row.queue)
-                status.withoutLiveWorker[row.kind] = row.count
                 byQueue[row.queue] = status
             }
             for row in try await JobQueries.queuePauses(on: connection, logger: logger) {
@@ -126,12 +122,70 @@ extension JobClient {
         }
     }
 
-    /// How many jobs match `filter`, counted up to `cap`; `capped` says there are more.
-    public func count(matching filter: JobFilter, cap: Int = 100_000) async throws -> JobCount {
-        let counted = try await boundedRead { [logger] connection in
-            try await JobQueries.count(matching: filter, cap: cap, on: connection, logger: logger)
+    /// A page of ``page(matching:before:limit:)``: the jobs found, and where the search goes on
+    /// when it stopped at its time budget before `limit` jobs (ids below `continueBelow`).
+    public struct JobPage: Sendable {
+        public var jobs: [JobRecord]
+        public var continueBelow: Int64?
+    }
+
+    /// Ids a text search reads per statement, and how long one request may search: a text
+    /// (`q`) has no index, so each row is read; with millions of finished jobs a search of all
+    /// history takes tens of seconds, so one request searches what it can in the budget and
+    /// says where to go on (BENCHMARKS.md, `bench console`).
+    public static let textSearchWindow: Int64 = 20_000
+    public static let textSearchBudget: Duration = .milliseconds(100)
+
+    /// Like ``jobs(matching:before:limit:)``; a text search (`filter.text`) reads history window
+    /// by window, newest first, for at most ``textSearchBudget``, and returns fewer than `limit`
+    /// jobs with `continueBelow` when it stopped before the oldest job.
+    public func page(matching filter: JobFilter, before: Int64? = nil, limit: Int = 50) async throws -> JobPage {
+        guard filter.text != nil else { return JobPage(jobs: try await jobs(matching: filter, before: before, limit: limit)) }
+        return try await boundedRead { [logger] connection in
+            guard let ids = try await JobQueries.idRange(on: connection, logger: logger) else { return JobPage(jobs: []) }
+            let started = ContinuousClock.now
+            var upper = min(before ?? ids.upperBound + 1, ids.upperBound + 1)
+            var found: [JobRecord] = []
+            var windows = 0
+            while found.count < limit && upper > ids.lowerBound {
+                // At least one window, so every request moves the search on.
+                if windows > 0 && ContinuousClock.now - started >= Self.textSearchBudget { break }
+                windows += 1
+                let lower = max(upper - Self.textSearchWindow, ids.lowerBound)
+                found += try await JobQueries.records(matching: filter, before: upper, from: lower, limit: limit - found.count,
+                                                      on: connection, logger: logger)
+                upper = lower
+            }
+            return JobPage(jobs: found, continueBelow: found.count < limit && upper > ids.lowerBound ? upper : nil)
         }
-        return JobCount(count: min(counted, cap), capped: counted > cap)
+    }
+
+    /// How many jobs match `filter`, counted up to `cap`; `capped` says there are more. A text
+    /// search counts window by window, newest first, for at most ``textSearchBudget``; `partial`
+    /// says it stopped before the oldest job.
+    public func count(matching filter: JobFilter, cap: Int = 100_000) async throws -> JobCount {
+        guard filter.text != nil else {
+            let counted = try await boundedRead { [logger] connection in
+                try await JobQueries.count(matching: filter, cap: cap, on: connection, logger: logger)
+            }
+            return JobCount(count: min(counted, cap), capped: counted > cap)
+        }
+        return try await boundedRead { [logger] connection in
+            guard let ids = try await JobQueries.idRange(on: connection, logger: logger) else { return JobCount(count: 0, capped: false) }
+            let started = ContinuousClock.now
+            var upper = ids.upperBound + 1
+            var counted = 0
+            var windows = 0
+            while counted <= cap && upper > ids.lowerBound {
+                if windows > 0 && ContinuousClock.now - started >= Self.textSearchBudget { break }
+                windows += 1
+                let lower = max(upper - Self.textSearchWindow, ids.lowerBound)
+                counted += try await JobQueries.count(matching: filter, cap: cap - counted, ids: lower..<upper, on: connection, logger: logger)
+                upper = lower
+            }
+            let partial = counted <= cap && upper > ids.lowerBound
+            return JobCount(count: min(counted, cap), capped: counted > cap, partial: partial, searchedFromID: partial ? upper : nil)
+        }
     }
 
     /// Applies `action` to the jobs of `ids`, or to every job matching `filter`, in batches of

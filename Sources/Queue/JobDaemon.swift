@@ -177,7 +177,8 @@ public final class JobDaemon: Service, Sendable {
         if !queues.isEmpty { logger.notice("rescued \(queues.count) job(s) whose lease had expired") }
     }
 
-    /// The depth and oldest-available-age gauges of this daemon's queues, and the live daemons.
+    /// The depth and oldest-available-age gauges of this daemon's queues, the live daemons, and
+    /// the database connections of this pool as the server sees them (``QueueMetrics/recordDatabaseConnections(_:)``).
     /// Jobs in any other queue (anyone can enqueue to any name) are summed under the label
     /// `other` (its age is the oldest of them), so that label values stay bounded.
     func recordDepth() async throws {
@@ -200,5 +201,9 @@ public final class JobDaemon: Service, Sendable {
             metrics.recordOldestAvailableAge(queue: queue, seconds: ages[queue] ?? 0)
         }
         metrics.recordLiveDaemons(try await jobs.daemons().count)
+        let connections = try await client.withOpenConnection { [logger] connection in
+            try await JobQueries.databaseConnections(on: connection, logger: logger)
+        }
+        metrics.recordDatabaseConnections(connections)
     }
 }

@@ -244,20 +244,40 @@ enum JobQueries {
 
     // MARK: Operators
 
-    /// Per queue and unfinished state: the count, and the age in seconds of the oldest job
-    /// that is due and waiting.
-    static func unfinishedCounts(on connection: PostgresConnection, logger: Logger) async throws
-        -> [(queue: String, state: String, count: Int, oldestDueAge: Double?)] {
+    /// Per queue, unfinished state and kind: the count, the age in seconds of the oldest job
+    /// that is due and waiting, and whether no live daemon can run them (none works their queue
+    /// with a worker for their kind; only said of waiting jobs, not running ones).
+    ///
+    /// One index-only scan of `jobs_attention_idx`, which carries state, queue, kind and run_at
+    /// (q0004); the daemons are then checked once per group, not once per job.
+    static func unfinishedGroups(on connection: PostgresConnection, logger: Logger) async throws -> [UnfinishedGroup] {
         let rows = try await connection.openQuery("""
-            SELECT queue, state, count(*)::bigint,
-                   extract(epoch FROM now() - min(run_at) FILTER (WHERE state <> 'running' AND run_at <= now()))::float8
-            FROM evently_jobs.jobs
-            WHERE state IN (\(unescaped: unfinishedStates))
-            GROUP BY queue, state
+            SELECT g.queue, g.state, g.kind, g.count, g.oldest_due_age,
+                   g.state IN (\(unescaped: claimableStates)) AND NOT EXISTS (
+                       SELECT 1 FROM evently_jobs.daemons AS d
+                       WHERE d.expires_at > now() AND g.kind = ANY(d.kinds) AND d.queues ? g.queue)
+            FROM (SELECT queue, state, kind, count(*)::bigint AS count,
+                         extract(epoch FROM now() - min(run_at) FILTER (WHERE state <> 'running' AND run_at <= now()))::float8
+                             AS oldest_due_age
+                  FROM evently_jobs.jobs
+                  WHERE state IN (\(unescaped: unfinishedStates))
+                  GROUP BY queue, state, kind) AS g
             """, logger: logger)
-        var counts: [(queue: String, state: String, count: Int, oldestDueAge: Double?)] = []
-        for try await row in rows.decode((String, String, Int, Double?).self) { counts.append(row) }
-        return counts
+        var groups: [UnfinishedGroup] = []
+        for try await (queue, state, kind, count, oldest, without) in rows.decode((String, String, String, Int, Double?, Bool).self) {
+            groups.append(UnfinishedGroup(queue: queue, state: state, kind: kind, count: count, oldestDueAge: oldest,
+                                          withoutLiveWorker: without))
+        }
+        return groups
+    }
+
+    struct UnfinishedGroup {
+        var queue: String
+        var state: String
+        var kind: String
+        var count: Int
+        var oldestDueAge: Double?
+        var withoutLiveWorker: Bool
     }
 
     /// Per queue and finished state: jobs finished in the last `windowSeconds`.
@@ -407,24 +427,6 @@ enum JobQueries {
         return daemons
     }
 
-    /// Per queue and kind, the waiting jobs that no live daemon can run: none works their queue
-    /// with a worker for their kind.
-    static func jobsWithoutLiveWorker(on connection: PostgresConnection, logger: Logger) async throws
-        -> [(queue: String, kind: String, count: Int)] {
-        let rows = try await connection.openQuery("""
-            SELECT j.queue, j.kind, count(*)::bigint
-            FROM evently_jobs.jobs AS j
-            WHERE j.state IN (\(unescaped: claimableStates))
-              AND NOT EXISTS (
-                  SELECT 1 FROM evently_jobs.daemons AS d
-                  WHERE d.expires_at > now() AND j.kind = ANY(d.kinds) AND d.queues ? j.queue)
-            GROUP BY j.queue, j.kind
-            """, logger: logger)
-        var counts: [(queue: String, kind: String, count: Int)] = []
-        for try await row in rows.decode((String, String, Int).self) { counts.append(row) }
-        return counts
-    }
-
     // MARK: Benchmarks
 
     /// Jobs not yet finished, read through the partial index (cheap however much history there is).
@@ -443,6 +445,24 @@ enum JobQueries {
             """, logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
+    }
+
+    /// Connections of this database user to this database per state label (`active`, `idle`,
+    /// `idle_in_transaction`), counting only client backends whose `application_name` is this
+    /// connection's own: a pool given a name of its own is counted alone (the caller's
+    /// connection, active, included).
+    static func databaseConnections(on connection: PostgresConnection, logger: Logger) async throws -> [String: Int] {
+        let rows = try await connection.openQuery("""
+            SELECT CASE WHEN state LIKE 'idle in transaction%' THEN 'idle_in_transaction' ELSE state END, count(*)::bigint
+            FROM pg_stat_activity
+            WHERE datname = current_database() AND usename = current_user AND backend_type = 'client backend'
+              AND application_name = current_setting('application_name')
+              AND state IN ('active', 'idle', 'idle in transaction', 'idle in transaction (aborted)')
+            GROUP BY 1
+            """, logger: logger)
+        var counts: [String: Int] = [:]
+        for try await (state, count) in rows.decode((String, Int).self) { counts[state, default: 0] += count }
+        return counts
     }
 
     /// Deletes every job and refreshes the planner's statistics (between benchmark rounds).
@@ -508,7 +528,10 @@ extension JobQueries {
     /// A time range also bounds `id` through `jobs_created_idx`: one probe finds the job created
     /// last before `since` (first after `until`), give or take ``creationSkew``, and the scan in
     /// `id` order then stays inside the range instead of filtering through all of history.
-    static func conditions(_ filter: JobFilter, _ sql: inout BoundSQL) -> [String] {
+    ///
+    /// `idBounds: false` leaves out those id bounds: a count of a time range and nothing else
+    /// then reads `jobs_created_idx` alone (an index-only scan) rather than the rows of the range.
+    static func conditions(_ filter: JobFilter, _ sql: inout BoundSQL, idBounds: Bool = true) -> [String] {
         var conditions: [String] = []
         if !filter.states.isEmpty {
             conditions.append("state IN (\(sqlList(filter.states)))")
@@ -518,20 +541,20 @@ extension JobQueries {
         if let since = filter.since {
             let placeholder = sql.bind(since)
             conditions.append("created_at >= \(placeholder)::timestamptz")
-            conditions.append("""
+            if idBounds { conditions.append("""
                 id > coalesce((SELECT b.id FROM evently_jobs.jobs AS b
                                WHERE b.created_at < \(placeholder)::timestamptz - \(creationSkew)
                                ORDER BY b.created_at DESC LIMIT 1), 0)
-                """)
+                """) }
         }
         if let until = filter.until {
             let placeholder = sql.bind(until)
             conditions.append("created_at < \(placeholder)::timestamptz")
-            conditions.append("""
+            if idBounds { conditions.append("""
                 id < coalesce((SELECT b.id FROM evently_jobs.jobs AS b
                                WHERE b.created_at >= \(placeholder)::timestamptz + \(creationSkew)
                                ORDER BY b.created_at LIMIT 1), 9223372036854775807)
-                """)
+                """) }
         }
         if let text = filter.text {
             let placeholder = sql.bind(text)
@@ -555,11 +578,15 @@ extension JobQueries {
     /// `jobs_attention_idx` when the states leave out `completed`, `jobs_kind_id_idx` /
     /// `jobs_queue_id_idx` for a kind or queue. Text (`q`) and `error` are checked row by row
     /// on what that walk reads, so a rare text reads far back (see ``JobClient/jobs(matching:before:limit:)``).
-    static func records(matching filter: JobFilter, before: Int64?, limit: Int,
+    ///
+    /// `from` bounds the walk from below (ids at least it): a text search reads history one
+    /// window of ids at a time (``JobClient/page(matching:before:limit:)``).
+    static func records(matching filter: JobFilter, before: Int64?, from lowest: Int64? = nil, limit: Int,
                         on connection: PostgresConnection, logger: Logger) async throws -> [JobRecord] {
         var sql = BoundSQL()
         var conditions = conditions(filter, &sql)
         if let before { conditions.append("id < \(sql.bind(before))") }
+        if let lowest { conditions.append("id >= \(sql.bind(lowest))") }
         let limit = sql.bind(limit)
         let rows = try await connection.openQuery(sql.query("""
             SELECT \(recordColumns) FROM evently_jobs.jobs
@@ -572,9 +599,20 @@ extension JobQueries {
 
     /// How many jobs match `filter`, counting no further than `cap` + 1 (the same index walks
     /// as ``records(matching:before:limit:on:logger:)``).
-    static func count(matching filter: JobFilter, cap: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+    /// `ids` bounds the count to one window of ids (a text search's, as in ``records(matching:before:from:limit:on:logger:)``).
+    static func count(matching filter: JobFilter, cap: Int, ids: Range<Int64>? = nil,
+                      on connection: PostgresConnection, logger: Logger) async throws -> Int {
         var sql = BoundSQL()
-        let conditions = conditions(filter, &sql)
+        var timeOnly = filter
+        timeOnly.since = nil
+        timeOnly.until = nil
+        // A time range alone: counted in jobs_created_idx (index-only); the id bounds would make
+        // the planner walk the primary key and read each row of the range for its created_at.
+        var conditions = conditions(filter, &sql, idBounds: !timeOnly.isEmpty)
+        if let ids {
+            conditions.append("id >= \(sql.bind(ids.lowerBound))")
+            conditions.append("id < \(sql.bind(ids.upperBound))")
+        }
         let limit = sql.bind(cap + 1)
         let rows = try await connection.openQuery(sql.query("""
             SELECT count(*)::bigint FROM (
@@ -585,6 +623,16 @@ extension JobQueries {
             """), logger: logger)
         for try await count in rows.decode(Int.self) { return count }
         return 0
+    }
+
+    /// The lowest and highest job id; `nil` when there is no job. Two probes of the primary key.
+    static func idRange(on connection: PostgresConnection, logger: Logger) async throws -> ClosedRange<Int64>? {
+        let rows = try await connection.openQuery("SELECT min(id), max(id) FROM evently_jobs.jobs", logger: logger)
+        for try await (lowest, highest) in rows.decode((Int64?, Int64?).self) {
+            guard let lowest, let highest else { return nil }
+            return lowest...highest
+        }
+        return nil
     }
 
     /// What one bulk batch did, and where the next one starts.

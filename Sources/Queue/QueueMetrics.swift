@@ -17,6 +17,12 @@ final class QueueMetrics: Sendable {
     private let rescuedCounter: Counter
     private let completerBacklog: Gauge
     private let liveDaemons: Gauge
+    /// `evently_db_connections` by state label, see ``recordDatabaseConnections(_:)``.
+    private let databaseConnections: [String: Gauge]
+
+    /// The `state` label values of `evently_db_connections`, from `pg_stat_activity.state`
+    /// (`idle in transaction (aborted)` counts as `idle_in_transaction`).
+    static let connectionStates = ["active", "idle", "idle_in_transaction"]
 
     init(factory: any MetricsFactory = MetricsSystem.factory) {
         self.factory = factory
@@ -25,6 +31,9 @@ final class QueueMetrics: Sendable {
         rescuedCounter = Counter(label: "evently_jobs_rescued_total", factory: factory)
         completerBacklog = Gauge(label: "evently_jobs_completer_backlog", factory: factory)
         liveDaemons = Gauge(label: "evently_jobs_live_daemons", factory: factory)
+        databaseConnections = Dictionary(uniqueKeysWithValues: Self.connectionStates.map { state in
+            (state, Gauge(label: "evently_db_connections", dimensions: [("state", state)], factory: factory))
+        })
     }
 
     func recordClaim(duration: Duration, count: Int) {
@@ -79,5 +88,15 @@ final class QueueMetrics: Sendable {
 
     func recordLiveDaemons(_ count: Int) {
         liveDaemons.record(count)
+    }
+
+    /// Connections to this database, as the server sees them (`pg_stat_activity`), by state:
+    /// those of this database user whose `application_name` is the pool's own. PostgresNIO does
+    /// not expose its pool's counts, so this is the pool seen from the server; with no
+    /// `application_name` given to the pool (the default) it also counts the other clients of
+    /// the same user and database that set none (other daemons, the LISTEN connection). A state
+    /// no connection is in reads 0.
+    func recordDatabaseConnections(_ counts: [String: Int]) {
+        for (state, gauge) in databaseConnections { gauge.record(counts[state] ?? 0) }
     }
 }

@@ -162,6 +162,58 @@ import Workers
         }
     }
 
+    /// Connections to the daemon's database as the server sees them, by state: the sampling
+    /// statement itself is active, the pool's other connections idle; a transaction held open by
+    /// a client of the same user and `application_name` (none, as the pool's) shows as idle in
+    /// transaction, one of another `application_name` is not counted.
+    @Test func databaseConnectionsAreCountedByState() async throws {
+        try await DaemonHarness.withTokens({ config in
+            Self.unlimited(&config)
+            config.queue.metricsInterval = .milliseconds(500)
+        }) { intake in
+            let operatorToken = try await TokenFactory.token(role: "operator")
+            let id = try await enqueue(intake, operatorToken, #"{"kind": "diag.noop"}"#)
+            try await eventually("the job to complete") {
+                try await intake.send("GET", "/v1/jobs/\(id)", token: operatorToken).json["state"] as? String == "completed"
+            }
+            let family = "evently_db_connections"
+            var samples: [MetricSample] = []
+            try await eventually(timeout: .seconds(60), "the connection gauges") {
+                samples = try await intake.scrape()
+                return (samples.value(family, ["state": "active"]) ?? 0) >= 1 && (samples.value(family, ["state": "idle"]) ?? 0) >= 1
+            }
+            #expect(Set(samples.named(family).compactMap { $0.labels["state"] }) == ["active", "idle", "idle_in_transaction"])
+            #expect(Set(samples.named(family).map { Set($0.labels.keys) }) == [["state"]])
+            // The pool and the LISTEN connection, no more.
+            let total = samples.named(family).map(\.value).reduce(0, +)
+            #expect(total <= Double(intake.cluster.clientConfiguration().options.maximumConnections + 1), "\(total)")
+
+            var elsewhere = intake.cluster.clientConfiguration()
+            elsewhere.options.additionalStartupParameters = [("application_name", "metrics-test-elsewhere")]
+            let logger = TestDatabase.logger
+            try await TestDatabase.withClient(configuration: elsewhere) { other in
+                try await other.withConnection { foreign in
+                    try await foreign.query("BEGIN", logger: logger)
+                    try await foreign.query("SELECT 1", logger: logger)
+                    try await TestDatabase.withClient(configuration: intake.cluster.clientConfiguration()) { same in
+                        try await same.withConnection { held in
+                            try await held.query("BEGIN", logger: logger)
+                            try await held.query("SELECT 1", logger: logger)
+                            try await eventually(timeout: .seconds(60), "one transaction idle in the gauge") {
+                                try await intake.scrape().value(family, ["state": "idle_in_transaction"]) == 1
+                            }
+                            try await held.query("ROLLBACK", logger: logger)
+                        }
+                    }
+                    try await eventually(timeout: .seconds(60), "no transaction idle in the gauge") {
+                        try await intake.scrape().value(family, ["state": "idle_in_transaction"]) == 0
+                    }
+                    try await foreign.query("ROLLBACK", logger: logger)
+                }
+            }
+        }
+    }
+
     /// Outcomes that cannot be written (the database partitioned away) wait in the completer.
     @Test func theCompleterBacklogCountsOutcomesNotYetWritten() async throws {
         try await DaemonHarness.withTokens(Self.unlimited, proxied: true) { intake in

@@ -410,4 +410,54 @@ extension JobClientTests {
             await #expect(throws: QueueError.jobNotFound(424_242)) { try await jobs.job(id: 424_242) }
         }
     }
+
+    /// A text search over more history than one window: paging on with the cursor finds every
+    /// match exactly once, newest first, whatever the time budget cut a page at; a count that
+    /// is not partial is exact, a partial one never more than the matches.
+    @Test func textSearchPagesThroughHistoryWindowByWindow() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let total = 5 * Int(JobClient.textSearchWindow)
+            try await client.query("""
+                INSERT INTO evently_jobs.jobs (kind, args, state, finalized_at)
+                SELECT 'diag.noop', jsonb_build_object('n', n, 'who', CASE WHEN n % 9973 = 0 THEN 'Needle ' || n ELSE 'hay' END),
+                       'completed', now()
+                FROM generate_series(1, \(total)) AS n
+                """, logger: logger)
+            let expected = (1...total).filter { $0 % 9_973 == 0 }.reversed().map { "Needle \($0)" }
+            let jobs = JobClient(client: client, logger: logger)
+            var filter = JobFilter()
+            filter.text = "needle"
+            var found: [String] = []
+            var before: Int64?
+            var requests = 0
+            repeat {
+                let page = try await jobs.page(matching: filter, before: before, limit: 3)
+                requests += 1
+                found += page.jobs.map(\.args)
+                    .compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                    .compactMap { $0["who"] as? String }
+                if page.jobs.count == 3 { before = page.jobs.last!.id } else { before = page.continueBelow }
+                try #require(requests < 1_000)
+            } while before != nil
+            #expect(found == expected)
+
+            let count = try await jobs.count(matching: filter)
+            if count.partial {
+                #expect(count.count <= expected.count)
+                #expect(count.searchedFromID != nil)
+            } else {
+                #expect(count.count == expected.count)
+            }
+            filter.text = "nowhere to be found"
+            var empty = try await jobs.page(matching: filter, limit: 3)
+            var emptyRequests = 1
+            while let below = empty.continueBelow {
+                #expect(empty.jobs.isEmpty)
+                empty = try await jobs.page(matching: filter, before: below, limit: 3)
+                emptyRequests += 1
+            }
+            #expect(empty.jobs.isEmpty)
+            #expect(emptyRequests <= 5, "each request reads at least one window")
+        }
+    }
 }

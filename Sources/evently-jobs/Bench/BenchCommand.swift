@@ -10,7 +10,8 @@ import Synchronization
 /// same run (interleaved A B A B), and enqueue-to-start latency at a steady rate.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Measure the queue against the raw SQL limit of the same PostgreSQL.")
+        commandName: "bench", abstract: "Measure the queue against the raw SQL limit of the same PostgreSQL.",
+        subcommands: [ConsoleBenchCommand.self, LiveBenchCommand.self])
 
     @OptionGroup var options: ConfigOptions
     @Option(help: "Jobs drained per round.") var jobs = 100_000
@@ -107,11 +108,7 @@ struct BenchCommand: AsyncParsableCommand {
     func drainWithDaemon(client: PostgresClient, databaseURL: String, logger: Logger) async throws -> (rate: Double, peakRSSMiB: Double) {
         let jobs = JobClient(client: client, logger: logger)
         try await jobs.setPaused(true, queue: "default")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("evently-bench-\(getpid())")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let configPath = directory.appendingPathComponent("jobs.conf").path
-        try """
+        let daemon = try await Self.startServe(configuration: """
             [database]
             url = "\(databaseURL)"
             pool_size = 12
@@ -125,24 +122,16 @@ struct BenchCommand: AsyncParsableCommand {
             claim_batch = \(batch)
             [queue.default]
             concurrency = \(concurrency)
-            """.write(toFile: configPath, atomically: true, encoding: .utf8)
-        // This very binary, so that the daemon measured is the one under test.
-        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-        let daemon = try ChildProcess([executable, "serve", "--config", configPath])
-        defer { daemon.terminate(within: .seconds(60)) }
-        // The daemon is up once its LISTEN connection is: it then shows in pg_stat_activity.
-        while try await QueueBenchmark.listenerCount(client: client, logger: logger) == 0 {
-            guard daemon.isRunning else { throw CommandFailure(message: "the daemon exited during start-up") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+            """, client: client, logger: logger)
+        defer { daemon.stop() }
         let started = ContinuousClock.now
         try await jobs.setPaused(false, queue: "default")
         while try await QueueBenchmark.unfinishedCount(client: client, logger: logger) > 0 {
             try await Task.sleep(for: .milliseconds(50))
         }
         let elapsed = ContinuousClock.now - started
-        let peak = ProcessMemory.peakResidentMiB(pid: daemon.pid)
-        daemon.terminate(within: .seconds(60))
+        let peak = ProcessMemory.peakResidentMiB(pid: daemon.process.pid)
+        daemon.process.terminate(within: .seconds(60))
         return (Double(self.jobs) / elapsed.timeInterval, peak)
     }
 
@@ -181,7 +170,49 @@ struct BenchCommand: AsyncParsableCommand {
     }
 }
 
+/// An `evently-jobs serve` started by a bench, with the folder of its configuration.
+struct ServeProcess {
+    let process: ChildProcess
+    let directory: URL
+
+    /// Stops the daemon (SIGTERM, then SIGKILL after a minute) and removes its folder.
+    func stop() {
+        process.terminate(within: .seconds(60))
+        try? FileManager.default.removeItem(at: directory)
+    }
+}
+
 extension BenchCommand {
+    /// Starts a real `evently-jobs serve` of this very binary (so that the daemon measured is the
+    /// one under test) with `configuration` as its jobs.conf, and returns once its LISTEN
+    /// connection shows on the database of `client`, i.e. once it is up.
+    static func startServe(configuration: String, client: PostgresClient, logger: Logger) async throws -> ServeProcess {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("evently-bench-\(getpid())-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let configPath = directory.appendingPathComponent("jobs.conf").path
+        let process: ChildProcess
+        do {
+            try configuration.write(toFile: configPath, atomically: true, encoding: .utf8)
+            let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+            process = try ChildProcess([executable, "serve", "--config", configPath])
+        } catch {
+            try? FileManager.default.removeItem(at: directory)
+            throw error
+        }
+        let serve = ServeProcess(process: process, directory: directory)
+        do {
+            // The daemon is up once its LISTEN connection is: it then shows in pg_stat_activity.
+            while try await QueueBenchmark.listenerCount(client: client, logger: logger) == 0 {
+                guard process.isRunning else { throw CommandFailure(message: "the daemon exited during start-up") }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        } catch {
+            serve.stop()
+            throw error
+        }
+        return serve
+    }
+
     /// A URL for the daemon process that reaches the same database as `configuration`.
     static func url(for configuration: PostgresClient.Configuration) -> String {
         var components = URLComponents()

@@ -112,11 +112,13 @@ struct KeysetPage: Sendable {
     var fetchLimit: Int { limit + 1 }
 
     /// The first `limit` of `rows` (newest first, read with ``fetchLimit``) as the JSON array
-    /// answer; when there are more, the cursor names the last row shown.
-    func respond<T: Encodable>(_ rows: [T], id: (T) -> Int64, request: Request) throws -> Response {
+    /// answer; when there are more, the cursor names the last row shown. A search that stopped
+    /// at its time budget (`continueBelow`) answers fewer rows and a cursor that goes on below
+    /// what it read.
+    func respond<T: Encodable>(_ rows: [T], id: (T) -> Int64, request: Request, continueBelow: Int64? = nil) throws -> Response {
         var headers: HTTPFields = [:]
-        if rows.count > limit {
-            let cursor = Self.encode(before: id(rows[limit - 1]))
+        if rows.count > limit || continueBelow != nil {
+            let cursor = Self.encode(before: rows.count > limit ? id(rows[limit - 1]) : continueBelow!)
             headers[.link] = "<\(Page.link(request, cursor: cursor))>; rel=\"next\""
             headers[.nextCursor] = cursor
         }

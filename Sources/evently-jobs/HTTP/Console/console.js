@@ -402,7 +402,8 @@ views.jobs = async function (_, params) {
         return;
       }
       const counted = (await api("GET", "/v1/jobs/count?" + apiQuery(params))).json;
-      const n = counted.capped ? `more than ${counted.count}` : String(counted.count);
+      const n = counted.capped ? `more than ${counted.count}`
+        : counted.partial ? `at least ${counted.count} (counted in the newest jobs only)` : String(counted.count);
       if (!await confirmAction(`${label} all ${n} job(s) matching this filter?`)) return;
       await act(label, async () => {
         const result = (await api("POST", "/v1/jobs/bulk", { action, filter: filterFrom(params) })).json;
@@ -424,13 +425,17 @@ views.jobs = async function (_, params) {
     el("td", { class: "num" }, `${job.attempt}/${job.max_attempts}`),
     el("td", { class: "error-text" }, lastError(job).slice(0, 160))));
 
+  // A text search reads history for a bounded time per page: a short page with a next page
+  // means the search stopped there, not that nothing older matches.
+  const searchedOn = params.get("q") && page.nextCursor && jobs.length < PAGE_SIZE;
   const nav = el("div", { class: "actions" },
+    searchedOn ? el("span", { class: "muted", id: "search-continues" }, "The search stopped at its time limit; older jobs may match.") : "",
     cursor ? el("button", { type: "button", class: "quiet", onclick: () => history.back() }, "Previous") : "",
     page.nextCursor ? el("button", { type: "button", class: "quiet", onclick: () => {
       const next = new URLSearchParams(params);
       next.set("cursor", page.nextCursor);
       go("jobs", next);
-    } }, "Next page") : "");
+    } }, searchedOn ? "Search older jobs" : "Next page") : "");
 
   return el("div", { "data-title": "Jobs" }, el("h1", {}, "Jobs"), form,
     el("div", { class: "actions" }, bulk("retry", "Retry"), bulk("cancel", "Cancel"), bulk("delete", "Delete"), countLine),

@@ -69,8 +69,8 @@ struct OperatorRoutes: Sendable {
             _ = try context.requireRole(JobRoutes.staff)
             let filter = try Self.filter(request)
             let page = try KeysetPage(request, defaultLimit: 50)
-            let rows = try await jobs.jobs(matching: filter, before: page.before, limit: page.fetchLimit)
-            return try page.respond(rows, id: \.id, request: request)
+            let found = try await jobs.page(matching: filter, before: page.before, limit: page.fetchLimit)
+            return try page.respond(found.jobs, id: \.id, request: request, continueBelow: found.continueBelow)
         }
         router.get("/v1/jobs/count") { request, context in
             _ = try context.requireRole(JobRoutes.staff)

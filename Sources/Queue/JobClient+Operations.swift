@@ -133,8 +133,8 @@ extension JobClient {
     /// (`q`) has no index, so each row is read; with millions of finished jobs a search of all
     /// history takes tens of seconds, so one request searches what it can in the budget and
     /// says where to go on (BENCHMARKS.md, `bench console`).
-    public static let textSearchWindow: Int64 = 20_000
-    public static let textSearchBudget: Duration = .milliseconds(100)
+    public static let textSearchWindow: Int64 = 10_000
+    public static let textSearchBudget: Duration = .milliseconds(80)
 
     /// Like ``jobs(matching:before:limit:)``; a text search (`filter.text`) reads history window
     /// by window, newest first, for at most ``textSearchBudget``, and returns fewer than `limit`

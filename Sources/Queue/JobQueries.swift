@@ -119,6 +119,20 @@ enum JobQueries {
             """, logger: logger)
     }
 
+    /// ``claim(queue:kinds:limit:worker:lease:on:logger:)`` then ``complete(_:on:logger:)`` as a
+    /// pgbench script (`-M simple`): the same two statements, each its own transaction, the
+    /// claimed ids carried from one to the other with `\gset`. The baseline `evently-jobs bench`
+    /// measures the daemon against; kept beside the statements it copies so the two change together.
+    static func pgbenchClaimCompleteScript(queue: String, kind: String, batch: Int, lease: Duration) -> String {
+        let leaseMilliseconds = Int(lease.timeInterval * 1000)
+        return """
+            WITH next AS (SELECT id FROM evently_jobs.jobs WHERE queue = '\(queue)' AND state IN (\(claimableStates)) AND run_at <= now() AND kind = ANY('{\(kind)}'::text[]) AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = '\(queue)' AND p.paused) ORDER BY priority, run_at, id LIMIT \(batch) FOR UPDATE SKIP LOCKED), claimed AS (UPDATE evently_jobs.jobs AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = 'pgbench', lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond' FROM next WHERE j.id = next.id RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority) SELECT quote_literal(coalesce(array_agg(id), '{}')::text) AS ids, quote_literal(coalesce(array_agg(attempt), '{}')::text) AS attempts FROM claimed
+            \\gset
+            UPDATE evently_jobs.jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL FROM unnest(:ids::bigint[], :attempts::int[]) AS d(id, attempt) WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running';
+
+            """
+    }
+
     /// Writes every other outcome (retry, discard, cancel, snooze, hand-back) in one statement.
     static func finish(_ outcomes: [FinishedAttempt], on connection: PostgresConnection, logger: Logger) async throws {
         guard !outcomes.isEmpty else { return }

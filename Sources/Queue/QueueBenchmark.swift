@@ -33,6 +33,21 @@ public enum QueueBenchmark {
         return (done, (ContinuousClock.now - started).timeInterval)
     }
 
+    /// The claim-and-complete cycle of ``rawClaimCompleteRate(client:queue:batch:connections:logger:)``
+    /// (the daemon's own statements) as a pgbench script, for `pgbench -M simple -f`.
+    public static func pgbenchScript(queue: String = "default", batch: Int) -> String {
+        JobQueries.pgbenchClaimCompleteScript(queue: queue, kind: DiagnosticWorkers.Noop.Payload.kind, batch: batch, lease: .seconds(60))
+    }
+
+    /// Jobs in `completed` (after a pgbench run, which reports transactions, not jobs).
+    public static func completedCount(client: PostgresClient, logger: Logger) async throws -> Int {
+        try await client.withOpenConnection { connection in
+            let rows = try await connection.query("SELECT count(*)::bigint FROM evently_jobs.jobs WHERE state = 'completed'", logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
     /// Jobs not yet finished, read through the partial index (cheap however much history there is).
     public static func unfinishedCount(client: PostgresClient, logger: Logger) async throws -> Int {
         try await client.withOpenConnection { try await JobQueries.unfinishedCount(on: $0, logger: logger) }

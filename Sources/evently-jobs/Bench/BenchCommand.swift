@@ -19,6 +19,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Jobs per claim, for the daemon and the raw loop alike.") var batch = 100
     @Option(help: "Worker slots of the daemon's queue (claims start when a quarter, at most a batch, is free).") var concurrency = 400
     @Option(help: "Connections of the raw loop (the daemon keeps one claim and one completion in flight).") var rawConnections = 2
+    @Option(help: "Clients of the pgbench baseline (the same claim and complete statements); 0 leaves it out.") var pgbenchClients = 4
     @Option(help: "Steady enqueue rate for the latency run, jobs/s.") var rate = 500
     @Option(help: "Length of the latency run, seconds.") var latencySeconds = 10
     @Option(help: "Jobs enqueued one per transaction.") var singles = 2_000
@@ -30,7 +31,8 @@ struct BenchCommand: AsyncParsableCommand {
             try await client.whileRunning {
                 try await DatabaseSchema.migrator(logger: logger).migrate(client)
                 let queue = JobClient(client: client, logger: logger)
-                var report = BenchReport(jobs: jobs, batch: batch, concurrency: concurrency, rawConnections: rawConnections)
+                var report = BenchReport(jobs: jobs, batch: batch, concurrency: concurrency, rawConnections: rawConnections,
+                                         pgbenchClients: pgbenchClients)
                 print("evently-jobs bench: \(jobs) jobs per round, batch \(batch), \(ProcessInfo.processInfo.activeProcessorCount) cores")
 
                 // 1. Enqueue rates.
@@ -54,12 +56,22 @@ struct BenchCommand: AsyncParsableCommand {
                         client: client, batch: batch, connections: rawConnections, logger: logger)
                     let rawRate = Double(raw.jobs) / raw.seconds
 
+                    var pgbenchRate = Double.nan
+                    if pgbenchClients > 0 {
+                        try await QueueBenchmark.reset(client: client, logger: logger)
+                        try await insertNoops(jobs, queue)
+                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                        pgbenchRate = try await PgbenchBaseline.drain(jobs: jobs, batch: batch, clients: pgbenchClients,
+                                                                      databaseURL: Self.url(for: benchConfiguration), client: client, logger: logger)
+                    }
+
                     try await QueueBenchmark.reset(client: client, logger: logger)
                     try await insertNoops(jobs, queue)
+                    try await QueueBenchmark.analyze(client: client, logger: logger)
                     let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration), logger: logger)
-                    report.rounds.append(.init(rawRate: rawRate, drainRate: drain.rate, peakRSSMiB: drain.peakRSSMiB))
-                    print(String(format: "round %d: raw SQL limit %.0f jobs/s, daemon drain %.0f jobs/s, ratio %.2f, peak RSS %.0f MiB",
-                                 round, rawRate, drain.rate, drain.rate / rawRate, drain.peakRSSMiB))
+                    report.rounds.append(.init(rawRate: rawRate, pgbenchRate: pgbenchRate, drainRate: drain.rate, peakRSSMiB: drain.peakRSSMiB))
+                    print(String(format: "round %d: raw SQL limit %.0f jobs/s, pgbench (%d clients) %.0f jobs/s, daemon drain %.0f jobs/s, ratio to raw %.2f, to pgbench %.2f, peak RSS %.0f MiB",
+                                 round, rawRate, pgbenchClients, pgbenchRate, drain.rate, drain.rate / rawRate, drain.rate / pgbenchRate, drain.peakRSSMiB))
                 }
 
                 // 3. Latency from enqueue to start at a steady rate.

@@ -2,11 +2,12 @@ import Foundation
 
 /// The bench's figures and their Markdown table (as BENCHMARKS.md quotes it).
 struct BenchReport {
-    struct Round { var rawRate: Double; var drainRate: Double; var peakRSSMiB: Double }
+    struct Round { var rawRate: Double; var pgbenchRate: Double; var drainRate: Double; var peakRSSMiB: Double }
     var jobs: Int
     var batch: Int
     var concurrency: Int
     var rawConnections: Int
+    var pgbenchClients: Int
     var singleEnqueueRate = 0.0
     var batchEnqueueRate = 0.0
     var rounds: [Round] = []
@@ -31,9 +32,15 @@ struct BenchReport {
         lines.append(String(format: "| enqueue, batched (5,000 per statement) | %.0f jobs/s |", batchEnqueueRate))
         for (index, round) in rounds.enumerated() {
             lines.append(String(format: "| round %d raw SQL limit (%d conns, batch %d) | %.0f jobs/s |", index + 1, rawConnections, batch, round.rawRate))
+            if pgbenchClients > 0 {
+                lines.append(String(format: "| round %d pgbench, same statements (%d clients, batch %d) | %.0f jobs/s |", index + 1, pgbenchClients, batch, round.pgbenchRate))
+            }
             lines.append(String(format: "| round %d daemon drain (%d slots, batch %d) | %.0f jobs/s (ratio %.2f) |", index + 1, concurrency, batch, round.drainRate, round.drainRate / round.rawRate))
         }
         lines.append(String(format: "| drain / raw SQL limit, median of rounds | %.2f |", BenchReport.median(ratios)))
+        if pgbenchClients > 0 {
+            lines.append(String(format: "| **drain / pgbench limit, median of rounds** | **%.2f** |", BenchReport.median(rounds.map { $0.drainRate / $0.pgbenchRate })))
+        }
         lines.append(String(format: "| peak RSS during drain (max of rounds) | %.0f MiB |", rounds.map(\.peakRSSMiB).max() ?? 0))
         lines.append(String(format: "| latency enqueue→start p50 (%d samples) | %.2f ms |", latencies.count, BenchReport.percentile(latencies, 0.5)))
         lines.append(String(format: "| latency enqueue→start p99 | %.2f ms |", BenchReport.percentile(latencies, 0.99)))

@@ -80,6 +80,43 @@ import Testing
         }
     }
 
+    /// A group whose row lock wait passes lock_timeout (2 s) is not refused whole: each of its
+    /// requests is booked on its own. The row is held for 5 s: the first booking (alone) times
+    /// out at 2 s, the group behind it at about 4 s, and its requests, one by one, then get the
+    /// row once it is free.
+    @Test func aGroupPastTheLockTimeoutIsBookedOneByOne() async throws {
+        try await TestDatabase.withClient(migrations: DatabaseSchema.migrations) { client in
+            let (event, users) = try await setUp(client, capacity: 100)
+            let bookings = CombinedBookings(client: client, settings: BookingSettings(), databaseTimeout: .seconds(60), logger: logger)
+            try await client.withConnection { holder in
+                try await holder.query("BEGIN", logger: logger)
+                try await holder.query("SELECT 1 FROM evently.events WHERE id = \(event) FOR UPDATE", logger: logger)
+                let held = ContinuousClock.now
+                let results = try await withThrowingTaskGroup(of: (Int, Result<BookingOutcome, any Error>).self) { group in
+                    for index in 1...4 {
+                        group.addTask {
+                            (index, await attempt { try await bookings.book(BookingRequest(userID: users[index], quantity: 1, idempotencyKey: "t"),
+                                                                            eventID: event) })
+                        }
+                        if index == 1 {
+                            // The first leads alone; the other three wait behind it.
+                            let deadline = ContinuousClock.now + .seconds(30)
+                            while try await scalar(client, "SELECT count(*)::int FROM pg_locks WHERE NOT granted AND locktype = 'transactionid'") < 1 {
+                                try #require(ContinuousClock.now < deadline, "the first booking waiting on the row")
+                                try await Task.sleep(for: .milliseconds(5))
+                            }
+                        }
+                    }
+                    try await Task.sleep(until: held + .seconds(5))
+                    try await holder.query("COMMIT", logger: logger)
+                    return try await group.reduce(into: [Int: Result<BookingOutcome, any Error>]()) { $0[$1.0] = $1.1 }
+                }
+                #expect(throws: PSQLError.self) { try results[1]!.get() }
+                for index in 2...4 { #expect(try results[index]!.get().booking.userID == users[index]) }
+            }
+        }
+    }
+
     /// Many concurrent bookings of one event through the combiner: exactly the capacity is sold,
     /// every request is answered (a booking or sold out), in fewer seat updates than bookings,
     /// and every booking has its confirmation job.

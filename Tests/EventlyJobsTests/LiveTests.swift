@@ -162,6 +162,7 @@ import Testing
             let tokens = buyers
             let started = ContinuousClock.now
             // 200 bookings as fast as the intake takes them, 20 at a time.
+            let refusals = Locked<[String]>([])
             let confirmed = try await withThrowingTaskGroup(of: Int.self) { group in
                 for round in 0..<20 {
                     group.addTask {
@@ -170,14 +171,14 @@ import Testing
                             let reply = try await intake.send("POST", "/v1/bookings", token: tokens[round],
                                                               json: #"{"event_id": "\#(event)", "quantity": 1}"#,
                                                               headers: ["Idempotency-Key": UUID().uuidString])
-                            if reply.status == 201 { seats += 1 }
+                            if reply.status == 201 { seats += 1 } else { refusals.withLock { $0.append("\(reply.status) \(reply.body)") } }
                         }
                         return seats
                     }
                 }
                 return try await group.reduce(0, +)
             }
-            #expect(confirmed == 200)
+            #expect(confirmed == 200, "refused: \(Set(refusals.withLock { $0 }))")
             let messages = try await stream.waitUntil("the latest value, 300 seats left") { messages in
                 messages.last { $0.type == "event" }?.data["available_seats"] as? Int == 300
             }

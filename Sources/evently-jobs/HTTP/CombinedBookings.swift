@@ -36,6 +36,11 @@ struct CombinedBookings: Sendable {
                 return .failure(error)
             }
         }
+        @Sendable func singles(_ requests: [BookingRequest], eventID: UUID) async -> [Result<BookingOutcome, any Error>] {
+            var results: [Result<BookingOutcome, any Error>] = []
+            for request in requests { results.append(await single(request, eventID: eventID)) }
+            return results
+        }
         self.single = { await single($0, eventID: $1) }
         guard settings.combineMax > 1 else {
             combiner = nil
@@ -52,9 +57,13 @@ struct CombinedBookings: Sendable {
                 return results.map { $0.mapError { $0 as any Error } }
             } catch let error as BookingStore.GroupNeedsSingles {
                 logger.info("booking a group of \(requests.count) one by one: \(error.reason)")
-                var results: [Result<BookingOutcome, any Error>] = []
-                for request in requests { results.append(await single(request, eventID: eventID)) }
-                return results
+                return await singles(requests, eventID: eventID)
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "55P03" {
+                // A lock wait past lock_timeout (the event row, or the commit of notifying
+                // transactions on a loaded server): one wait must not refuse the whole group, so
+                // each request gets its own chance, as it would have had alone.
+                logger.info("booking a group of \(requests.count) one by one after a lock timeout")
+                return await singles(requests, eventID: eventID)
             } catch {
                 return requests.map { _ in .failure(error) }
             }

@@ -26,10 +26,17 @@ public final class GroupCombiner<Key: Hashable & Sendable, Request: Sendable, Re
     private let waiting = Mutex<[Key: [Waiter]]>([:])
     private let maximumGroup: Int
     private let runGroup: RunGroup
+    private let failsWaiting: @Sendable (any Error) -> Bool
 
-    public init(maximumGroup: Int, runGroup: @escaping RunGroup) {
+    /// - Parameter failsWaiting: an error that, when every request of a group failed with it,
+    ///   answers every request waiting behind the group at once with the same error (the
+    ///   database is unreachable: running group after group, each to its own deadline, would
+    ///   make the last of a long queue wait for all of them). The next request tries again.
+    public init(maximumGroup: Int, failsWaiting: @escaping @Sendable (any Error) -> Bool = { _ in false },
+                runGroup: @escaping RunGroup) {
         precondition(maximumGroup >= 1)
         self.maximumGroup = maximumGroup
+        self.failsWaiting = failsWaiting
         self.runGroup = runGroup
     }
 
@@ -52,15 +59,25 @@ public final class GroupCombiner<Key: Hashable & Sendable, Request: Sendable, Re
             return try result.get()
         case .lead(let group):
             let results = await runGroup(key, group.map(\.request))
-            let next = waiting.withLock { waiting -> [Waiter] in
+            let failures = results.compactMap { result -> (any Error)? in
+                if case .failure(let error) = result { return error }
+                return nil
+            }
+            let sharedFailure = results.count == group.count && failures.count == results.count && failures.allSatisfy(failsWaiting)
+                ? failures.first : nil
+            let failAll = sharedFailure != nil
+            let (next, failed) = waiting.withLock { waiting -> ([Waiter], [Waiter]) in
                 let queued = waiting[key] ?? []
-                if queued.isEmpty {
+                if queued.isEmpty || failAll {
                     waiting[key] = nil
-                    return []
+                    return ([], queued)
                 }
                 let taken = Array(queued.prefix(maximumGroup))
                 waiting[key] = Array(queued.dropFirst(taken.count))
-                return taken
+                return (taken, [])
+            }
+            if let sharedFailure {
+                for waiter in failed { waiter.continuation.resume(returning: .answered(.failure(sharedFailure))) }
             }
             if let first = next.first { first.continuation.resume(returning: .lead(next)) }
             // The leader is the first of its group.

@@ -148,4 +148,38 @@ import Testing
         #expect(hot.dropFirst().map(\.count) == [4, 2], "the six that waited went in groups of up to four: \(hot)")
         #expect(Set(hot.flatMap { $0 }) == Set(0...6))
     }
+
+    /// A group that failed because the database is unreachable answers everything queued behind
+    /// it at once with the same error, instead of running group after group to its deadline;
+    /// the next request tries again.
+    @Test func anUnreachableDatabaseAnswersEveryoneWaitingAtOnce() async throws {
+        struct Unreachable: Error, Equatable {}
+        let groups = Mutex<[[Int]]>([])
+        let release = AsyncStream<Void>.makeStream()
+        let firstStarted = AsyncStream<Void>.makeStream()
+        let combiner = GroupCombiner<String, Int, Int>(maximumGroup: 2, failsWaiting: { $0 is Unreachable }) { _, requests in
+            groups.withLock { $0.append(requests) }
+            if requests == [0] {
+                firstStarted.continuation.yield()
+                for await _ in release.stream { break }
+            }
+            return requests.map { $0 < 100 ? .failure(Unreachable()) : .success($0) }
+        }
+        try await withThrowingTaskGroup(of: Bool.self) { tasks in
+            tasks.addTask { (try? await combiner.submit(0, key: "hot")) == nil }
+            for await _ in firstStarted.stream { break }
+            for index in 1...5 { tasks.addTask { (try? await combiner.submit(index, key: "hot")) == nil } }
+            let deadline = ContinuousClock.now + .seconds(30)
+            while combiner.waitingCount(for: "hot") < 5 {
+                try #require(ContinuousClock.now < deadline, "five requests waiting for the held group")
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            release.continuation.yield()
+            var failed = 0
+            for try await didFail in tasks where didFail { failed += 1 }
+            #expect(failed == 6)
+        }
+        #expect(groups.withLock { $0 } == [[0]], "only the first group ran; the five behind it were answered with its error")
+        #expect(try await combiner.submit(100, key: "hot") == 100, "the next request runs again")
+    }
 }

@@ -46,7 +46,7 @@ struct CombinedBookings: Sendable {
             combiner = nil
             return
         }
-        combiner = GroupCombiner(maximumGroup: settings.combineMax) { eventID, requests in
+        combiner = GroupCombiner(maximumGroup: settings.combineMax, failsWaiting: DatabaseUnavailable.matches) { eventID, requests in
             if requests.count == 1 { return [await single(requests[0], eventID: eventID)] }
             do {
                 let results = try await transaction { connection in

@@ -42,7 +42,7 @@ extension BookingStore {
         guard !waiting.isEmpty else { return results.map { $0! } }
         guard let event = try await connection.firstRow("""
             SELECT status, starts_at, total_capacity, available_seats, base_price::text
-            FROM evently.events WHERE id = \(eventID) FOR UPDATE
+            FROM evently.events WHERE id = \(eventID) FOR NO KEY UPDATE
             """, logger: logger, { row in try row.decode((String, Date, Int, Int, String).self) }) else {
             for index in waiting { results[index] = .failure(.eventNotFound) }
             return results.map { $0! }
@@ -123,7 +123,9 @@ extension BookingStore {
         for (index, request) in requests.enumerated() where results[index] == nil {
             guard let key = request.idempotencyKey else { continue }
             let lockKey = request.userID.uuidString.lowercased() + "/" + key
-            // A lock this session holds is granted again: the second of two equal keys must not pass.
+            // A lock this session holds is granted again: the second of two equal keys must not
+            // pass. (One by one it would be a replay of the first; the intake never sends both,
+            // KeysInFlight keeps one user and key per process.)
             guard seen.insert(lockKey).inserted else {
                 results[index] = .failure(.idempotencyKeyInFlight)
                 continue

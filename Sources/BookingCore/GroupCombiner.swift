@@ -58,7 +58,10 @@ public final class GroupCombiner<Key: Hashable & Sendable, Request: Sendable, Re
         case .answered(let result):
             return try result.get()
         case .lead(let group):
-            let results = await runGroup(key, group.map(\.request))
+            // In a task of its own: the leader is only whichever request waited first, and its
+            // cancellation (a client that went away) must not cancel the others' group.
+            let requests = group.map(\.request)
+            let results = await Task { [runGroup] in await runGroup(key, requests) }.value
             let failures = results.compactMap { result -> (any Error)? in
                 if case .failure(let error) = result { return error }
                 return nil

@@ -182,4 +182,21 @@ import Testing
         #expect(groups.withLock { $0 } == [[0]], "only the first group ran; the five behind it were answered with its error")
         #expect(try await combiner.submit(100, key: "hot") == 100, "the next request runs again")
     }
+
+    /// The group runs outside its leader's task: a leader whose request is cancelled (its client
+    /// went away) does not cancel the bookings of the others in its group.
+    @Test func aCancelledLeaderDoesNotCancelItsGroup() async throws {
+        let release = AsyncStream<Void>.makeStream()
+        let firstStarted = AsyncStream<Void>.makeStream()
+        let combiner = GroupCombiner<String, Int, Bool>(maximumGroup: 8) { _, requests in
+            firstStarted.continuation.yield()
+            for await _ in release.stream { break }
+            return requests.map { _ in .success(!Task.isCancelled) }
+        }
+        let leader = Task { try await combiner.submit(0, key: "k") }
+        for await _ in firstStarted.stream { break }
+        leader.cancel()
+        release.continuation.yield()
+        #expect(try await leader.value == true, "the group ran to its end, not cancelled with the leader")
+    }
 }

@@ -36,10 +36,17 @@ struct CombinedBookings: Sendable {
                 return .failure(error)
             }
         }
+        // At once, as they would have arrived alone: they queue on the row lock, each with its
+        // own deadline, rather than the last waiting for all the others' in turn.
         @Sendable func singles(_ requests: [BookingRequest], eventID: UUID) async -> [Result<BookingOutcome, any Error>] {
-            var results: [Result<BookingOutcome, any Error>] = []
-            for request in requests { results.append(await single(request, eventID: eventID)) }
-            return results
+            await withTaskGroup(of: (Int, Result<BookingOutcome, any Error>).self) { group in
+                for (index, request) in requests.enumerated() {
+                    group.addTask { (index, await single(request, eventID: eventID)) }
+                }
+                var results = [Result<BookingOutcome, any Error>?](repeating: nil, count: requests.count)
+                for await (index, result) in group { results[index] = result }
+                return results.map { $0! }
+            }
         }
         self.single = { await single($0, eventID: $1) }
         guard settings.combineMax > 1 else {

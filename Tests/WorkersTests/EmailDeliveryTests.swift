@@ -154,7 +154,8 @@ import Testing
             let event = try await f.event()
             try await f.withDaemon(delivery: DeliveryFixture.smtp(smtp)) {
                 try await f.book(ann, event, quantity: 1)
-                let mails = try await smtp.waitForMessages(count: 1)
+                // A deadline, not a speed: a CI run with every suite at once took over 10 s here.
+                let mails = try await smtp.waitForMessages(count: 1, timeout: .seconds(60))
                 try await f.waitForJobsToSettle([EmailSendWorker.Payload.kind])
                 #expect(mails.map(\.recipients) == [[ann.email]])
                 let annJob = try #require(try await f.jobs(EmailSendWorker.Payload.kind).first)

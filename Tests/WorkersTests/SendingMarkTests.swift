@@ -137,7 +137,7 @@ import Testing
     /// and runs attempt 2, which must not send while attempt 1's session may still be going.
     /// Attempt 1's session ends with the message accepted and, once the database answers again,
     /// its sent mark lands; attempt 2 finds the row sent. One message.
-    @Test(.timeLimit(.minutes(2)))
+    @Test(.timeLimit(.minutes(4)))
     func anSMTPServerThatStallsPastTheLeaseGetsTheMessageOnce() async throws {
         let stall = Duration.seconds(5)
         let smtp = try await SMTPTestServer.start(dataReplyDelay: stall)
@@ -180,7 +180,10 @@ import Testing
                         .enqueue(EmailSendWorker.Payload(notificationID: id)).id
                     // (On a loaded machine the first claim's 2 s lease can lapse before its mark: then
                     // a later attempt of the cut-off daemon takes the mark, and the story is the same.)
-                    try await f.waitUntil("the cut-off daemon to mark the row") { try await f.sendingMark(id).by?.hasPrefix("\(job):") == true }
+                    // (A CI run with every suite at once needed more than the default 30 s.)
+                    try await f.waitUntil("the cut-off daemon to mark the row", timeout: .seconds(90)) {
+                        try await f.sendingMark(id).by?.hasPrefix("\(job):") == true
+                    }
                     // Cut off only once its session reached the end of DATA and waits for the reply: cut
                     // earlier, the answer to the mark's COMMIT could be held and no session start.
                     try await smtp.waitForEndsOfData(count: 1, timeout: .seconds(10))

@@ -143,21 +143,34 @@ extension JobClient {
         guard filter.text != nil else { return JobPage(jobs: try await jobs(matching: filter, before: before, limit: limit)) }
         return try await boundedRead { [logger] connection in
             guard let ids = try await JobQueries.idRange(on: connection, logger: logger) else { return JobPage(jobs: []) }
-            let started = ContinuousClock.now
-            var upper = min(before ?? ids.upperBound + 1, ids.upperBound + 1)
             var found: [JobRecord] = []
-            var windows = 0
-            while found.count < limit && upper > ids.lowerBound {
-                // At least one window, so every request moves the search on.
-                if windows > 0 && ContinuousClock.now - started >= Self.textSearchBudget { break }
-                windows += 1
-                let lower = max(upper - Self.textSearchWindow, ids.lowerBound)
-                found += try await JobQueries.records(matching: filter, before: upper, from: lower, limit: limit - found.count,
-                                                      on: connection, logger: logger)
-                upper = lower
+            let stoppedAt = try await Self.searchWindows(of: ids, below: before) { window in
+                found += try await JobQueries.records(matching: filter, before: window.upperBound, from: window.lowerBound,
+                                                      limit: limit - found.count, on: connection, logger: logger)
+                return found.count < limit
             }
-            return JobPage(jobs: found, continueBelow: found.count < limit && upper > ids.lowerBound ? upper : nil)
+            return JobPage(jobs: found, continueBelow: found.count < limit ? stoppedAt : nil)
         }
+    }
+
+    /// Walks the ids of `ids` below `before` (all of them without it) newest first, one
+    /// ``textSearchWindow`` at a time, while `body` asks for more and for at most
+    /// ``textSearchBudget`` (at least one window, so every request moves a search on). Returns
+    /// the id the walk stopped above, or `nil` when it reached the oldest job.
+    private static func searchWindows(of ids: ClosedRange<Int64>, below before: Int64?,
+                                      _ body: (Range<Int64>) async throws -> Bool) async throws -> Int64? {
+        let started = ContinuousClock.now
+        var upper = min(before ?? ids.upperBound + 1, ids.upperBound + 1)
+        var windows = 0
+        while upper > ids.lowerBound {
+            if windows > 0 && ContinuousClock.now - started >= textSearchBudget { return upper }
+            windows += 1
+            let lower = max(upper - textSearchWindow, ids.lowerBound)
+            let wantsMore = try await body(lower..<upper)
+            upper = lower
+            if !wantsMore { return upper > ids.lowerBound ? upper : nil }
+        }
+        return nil
     }
 
     /// How many jobs match `filter`, counted up to `cap`; `capped` says there are more. A text
@@ -172,19 +185,13 @@ extension JobClient {
         }
         return try await boundedRead { [logger] connection in
             guard let ids = try await JobQueries.idRange(on: connection, logger: logger) else { return JobCount(count: 0, capped: false) }
-            let started = ContinuousClock.now
-            var upper = ids.upperBound + 1
             var counted = 0
-            var windows = 0
-            while counted <= cap && upper > ids.lowerBound {
-                if windows > 0 && ContinuousClock.now - started >= Self.textSearchBudget { break }
-                windows += 1
-                let lower = max(upper - Self.textSearchWindow, ids.lowerBound)
-                counted += try await JobQueries.count(matching: filter, cap: cap - counted, ids: lower..<upper, on: connection, logger: logger)
-                upper = lower
+            let stoppedAt = try await Self.searchWindows(of: ids, below: nil) { window in
+                counted += try await JobQueries.count(matching: filter, cap: cap - counted, ids: window, on: connection, logger: logger)
+                return counted <= cap
             }
-            let partial = counted <= cap && upper > ids.lowerBound
-            return JobCount(count: min(counted, cap), capped: counted > cap, partial: partial, searchedFromID: partial ? upper : nil)
+            let partial = counted <= cap && stoppedAt != nil
+            return JobCount(count: min(counted, cap), capped: counted > cap, partial: partial, searchedFromID: partial ? stoppedAt : nil)
         }
     }
 

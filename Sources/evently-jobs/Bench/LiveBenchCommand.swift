@@ -464,6 +464,24 @@ struct LiveBenchCommand: AsyncParsableCommand {
         return commits.withLock { $0.compactMap { $0 } }
     }
 
+    /// Runs `body` in a transaction and returns when its COMMIT was sent and when it returned
+    /// (the two ends a live message's latency is counted from).
+    static func timedCommit(client: PostgresClient, logger: Logger, _ body: @escaping @Sendable (PostgresConnection) async throws -> Void)
+        async throws -> (sent: ContinuousClock.Instant, returned: ContinuousClock.Instant) {
+        try await client.withOpenConnection { connection in
+            try await connection.query("BEGIN", logger: logger)
+            do {
+                try await body(connection)
+            } catch {
+                _ = try? await connection.query("ROLLBACK", logger: logger)
+                throw error
+            }
+            let sent = ContinuousClock.now
+            try await connection.query("COMMIT", logger: logger)
+            return (sent, ContinuousClock.now)
+        }
+    }
+
     /// NOTIFYs at `rate` per second, each committed in a transaction of its own that also writes
     /// a row (so its COMMIT flushes the WAL as a booking's does), to a plain PostgresNIO
     /// connection LISTENing: the floor under any live message.
@@ -473,21 +491,12 @@ struct LiveBenchCommand: AsyncParsableCommand {
         let channel = Self.channel
         try await paced(owner: { $0 % senders }) { _, index in
             let payload = "\(tag):\(index)"
-            let (sent, returned) = try await client.withOpenConnection { connection in
-                try await connection.query("BEGIN", logger: logger)
-                do {
-                    // A row written, so that COMMIT waits for its WAL flush as a booking's does.
-                    try await connection.query("""
-                        WITH written AS (INSERT INTO public.live_bench_commits (payload) VALUES (\(payload)) RETURNING 1)
-                        SELECT pg_notify(\(channel), \(payload)) FROM written
-                        """, logger: logger)
-                } catch {
-                    _ = try? await connection.query("ROLLBACK", logger: logger)
-                    throw error
-                }
-                let sent = ContinuousClock.now
-                try await connection.query("COMMIT", logger: logger)
-                return (sent, ContinuousClock.now)
+            let (sent, returned) = try await LiveBenchCommand.timedCommit(client: client, logger: logger) { connection in
+                // A row written, so that COMMIT waits for its WAL flush as a booking's does.
+                try await connection.query("""
+                    WITH written AS (INSERT INTO public.live_bench_commits (payload) VALUES (\(payload)) RETURNING 1)
+                    SELECT pg_notify(\(channel), \(payload)) FROM written
+                    """, logger: logger)
             }
             commits.withLock { $0[index] = Commit(sent: sent, returned: returned) }
         }
@@ -830,20 +839,10 @@ struct LiveBenchBooker: Sendable {
     func book(user: UUID, event: UUID) async throws -> (sent: ContinuousClock.Instant, returned: ContinuousClock.Instant) {
         let store = BookingStore(logger: logger)
         let followUps = FollowUpJobs(logger: logger)
-        let logger = self.logger
-        return try await client.withOpenConnection { connection in
-            try await connection.query("BEGIN", logger: logger)
-            do {
-                let outcome = try await store.book(userID: user, eventID: event, quantity: 1, idempotencyKey: UUID().uuidString,
-                                                   requestHash: "bench", now: Date(), pricing: .standard, on: connection)
-                try await followUps.apply(outcome.followUps, on: connection)
-            } catch {
-                _ = try? await connection.query("ROLLBACK", logger: logger)
-                throw error
-            }
-            let sent = ContinuousClock.now
-            try await connection.query("COMMIT", logger: logger)
-            return (sent, ContinuousClock.now)
+        return try await LiveBenchCommand.timedCommit(client: client, logger: logger) { connection in
+            let outcome = try await store.book(userID: user, eventID: event, quantity: 1, idempotencyKey: UUID().uuidString,
+                                               requestHash: "bench", now: Date(), pricing: .standard, on: connection)
+            try await followUps.apply(outcome.followUps, on: connection)
         }
     }
 

@@ -360,13 +360,25 @@ enum JobQueries {
     }
 
     /// Makes a job due now, with one more attempt if it had spent them all.
+    /// Throws ``QueueError/uniqueKeyHeld(id:key:)`` when another unfinished job holds the job's
+    /// unique key (jobs_unique_key_idx covers unfinished jobs only).
     static func retryNow(id: Int64, on connection: PostgresConnection, logger: Logger) async throws {
-        try await connection.openQuery("""
-            UPDATE evently_jobs.jobs
-            SET state = 'available', run_at = now(), finalized_at = NULL,
-                max_attempts = greatest(max_attempts, attempt + 1)
-            WHERE id = \(id)
-            """, logger: logger)
+        do {
+            try await connection.openQuery("""
+                UPDATE evently_jobs.jobs
+                SET state = 'available', run_at = now(), finalized_at = NULL,
+                    max_attempts = greatest(max_attempts, attempt + 1)
+                WHERE id = \(id)
+                """, logger: logger)
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            // The detail reads "Key (unique_key)=(<key>) already exists."
+            let key = error.serverInfo?[.detail].flatMap { detail in
+                guard let start = detail.range(of: "=("), let end = detail.range(of: ") already exists", options: .backwards),
+                      start.upperBound <= end.lowerBound else { return nil }
+                return String(detail[start.upperBound..<end.lowerBound])
+            } ?? ""
+            throw QueueError.uniqueKeyHeld(id: id, key: key)
+        }
     }
 
     /// Cancels a job for an operator; a running attempt's late report is then ignored.

@@ -5,6 +5,8 @@ public enum QueueError: Error, CustomStringConvertible, Equatable {
     case jobNotFound(Int64)
     case invalidState(id: Int64, state: JobState, action: String)
     case invalidArguments(String)
+    /// Retrying the job would make it unfinished while another unfinished job holds its unique key.
+    case uniqueKeyHeld(id: Int64, key: String)
 
     public var description: String {
         switch self {
@@ -13,6 +15,8 @@ public enum QueueError: Error, CustomStringConvertible, Equatable {
         case .jobNotFound(let id): return "no job with id \(id)"
         case let .invalidState(id, state, action): return "job \(id) is \(state.rawValue) and cannot be \(action)"
         case .invalidArguments(let message): return message
+        case let .uniqueKeyHeld(id, key):
+            return "job \(id) cannot be retried: another unfinished job holds its unique key '\(key)'"
         }
     }
 }

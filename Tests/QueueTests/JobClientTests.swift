@@ -460,4 +460,20 @@ extension JobClientTests {
             #expect(emptyRequests <= 5, "each request reads at least one window")
         }
     }
+
+    /// Retrying a finished job whose unique key another unfinished job now holds is refused with
+    /// a clear error, and the job stays as it was (schemathesis found this as a 500).
+    @Test func retryingAJobWhoseUniqueKeyIsHeldAgainSaysSo() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            let jobs = JobClient(client: client, logger: logger)
+            let first = try await jobs.enqueue(NewJob(kind: "diag.noop", options: .init(uniqueKey: "nightly"))).id
+            _ = try await jobs.cancel(id: first)
+            let second = try await jobs.enqueue(NewJob(kind: "diag.noop", options: .init(uniqueKey: "nightly"))).id
+            #expect(second != first)
+            await #expect(throws: QueueError.uniqueKeyHeld(id: first, key: "nightly")) { try await jobs.retry(id: first) }
+            #expect(try await jobs.job(id: first).state == .cancelled)
+            _ = try await jobs.cancel(id: second)
+            #expect(try await jobs.retry(id: first).state == .available)
+        }
+    }
 }

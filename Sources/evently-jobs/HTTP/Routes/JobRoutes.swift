@@ -103,6 +103,7 @@ struct JobRoutes: Sendable {
             switch error {
             case .jobNotFound: throw APIError.notFound("job")
             case .invalidState: throw APIError(.conflict, "invalid_state", error.description)
+            case .uniqueKeyHeld: throw APIError(.conflict, "unique_key_held", error.description)
             default: throw error
             }
         }

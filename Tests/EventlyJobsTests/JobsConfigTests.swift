@@ -85,6 +85,8 @@ import Workers
         ("[queue]\nrescue_interval = 0s", "jobs.conf:2: queue.rescue_interval: must be at least 0.1 seconds"),
         ("[kind.email.send]\ntimeout = 0s", "jobs.conf:2: kind.email.send.timeout: must be at least 0.01 seconds"),
         ("[live]\nbuffer = 2", "jobs.conf:2: live.buffer: must be between 8 and 100000, found 2"),
+        ("[smtp]\nsessions = 17", "jobs.conf:2: smtp.sessions: must be between 1 and 16, found 17"),
+        ("[smtp]\nmessages_per_session = 0", "jobs.conf:2: smtp.messages_per_session: must be between 1 and 1000, found 0"),
         ("[live]\nevent_interval = 1ms", "jobs.conf:2: live.event_interval: must be between 0.01 seconds and 60.0 seconds"),
         ("[live]\nmax_connections_per_user = 0", "jobs.conf:2: live.max_connections_per_user: must be between 1 and 10000, found 0"),
         ("[booking]\ncombine_max = 0", "jobs.conf:2: booking.combine_max: must be between 1 and 1000, found 0"),
@@ -212,6 +214,8 @@ extension JobsConfigTests {
         #expect(smtp.from == "Evently <no-reply@evently.invalid>")
         #expect(smtp.timeout == .seconds(30))
         #expect(smtp.caFile == nil)
+        #expect(smtp.sessions == 2 && smtp.messagesPerSession == 10)
+        #expect(smtp.sendingWindow.session == .seconds(30 * (18 + 6 * 9)), "a full session's replies bound the window")
         #expect(config.delivery.sms.url == nil && !config.delivery.sms.isEnabled)
         #expect(config.delivery.sms.timeout == .seconds(10))
         #expect(config.delivery.reminderOffsets == [.seconds(86_400), .seconds(3_600)])
@@ -239,8 +243,13 @@ extension JobsConfigTests {
             from = "Tickets <tickets@example.com>"
             timeout = 45s
             ca_file = "/etc/ssl/private-ca.pem"
+            sessions = 4
+            messages_per_session = 1
             """)
         let smtp = config.delivery.smtp
+        #expect(smtp.sessions == 4)
+        #expect(smtp.messagesPerSession == 1)
+        #expect(smtp.sendingWindow.session == .seconds(45 * 18), "one message per session: the window of one")
         #expect(smtp.host == "smtp.example.com")
         #expect(smtp.isEnabled)
         #expect(smtp.port == 2525)

@@ -197,12 +197,16 @@ public struct ReceivedMail: Sendable, Hashable, Decodable {
     public let data: String
     /// The user that authenticated for this message, when the server required AUTH.
     public let authenticatedUser: String?
+    /// Which connection carried the message: connections are numbered from 1 in the order of
+    /// their first message.
+    public var session: Int?
 
     enum CodingKeys: String, CodingKey {
         case from = "mail_from"
         case recipients = "rcpt_tos"
         case data
         case authenticatedUser = "auth_user"
+        case session
     }
 
     public init(from: String, recipients: [String], data: String, authenticatedUser: String? = nil) {

@@ -2,7 +2,8 @@
 """An SMTP server for evently-jobs tests, built on aiosmtpd (1.4.6).
 
 It accepts mail on 127.0.0.1 and appends every accepted message to a spool file as one JSON
-line: {"mail_from": ..., "rcpt_tos": [...], "data": "...", "auth_user": ... or null}.
+line: {"mail_from": ..., "rcpt_tos": [...], "data": "...", "auth_user": ... or null,
+"session": N}, where N numbers the connections in the order of their first message.
 
 Options:
   --port 0|N                  port to listen on; 0 picks a free one
@@ -58,6 +59,7 @@ class SinkHandler:
         self.spool = spool
         self.reject_domain = reject_domain.lower() if reject_domain else None
         self.tempfail_remaining = tempfail_count
+        self.sessions_seen = 0
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         domain = address.rpartition("@")[2].lower()
@@ -69,6 +71,10 @@ class SinkHandler:
 
     async def handle_DATA(self, server, session, envelope):
         append_line(self.spool + ".data-ends", "end of DATA\n")
+        # Numbered at their first message: tells which messages shared one connection.
+        if getattr(session, "evently_number", None) is None:
+            self.sessions_seen += 1
+            session.evently_number = self.sessions_seen
         if self.data_reply_delay > 0:
             await asyncio.sleep(self.data_reply_delay)
         if self.tempfail_remaining > 0:
@@ -85,6 +91,7 @@ class SinkHandler:
             "rcpt_tos": list(envelope.rcpt_tos),
             "data": content,
             "auth_user": auth_user,
+            "session": session.evently_number,
         }
         append_line(self.spool, json.dumps(record, ensure_ascii=False) + "\n")
         return "250 2.0.0 Message accepted for delivery"

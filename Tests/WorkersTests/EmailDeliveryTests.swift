@@ -23,6 +23,63 @@ import Testing
         }
     }
 
+    @Test func theMessageCarriesAnRFC5322DateInUTC() {
+        #expect(EmailComposer.rfc5322Date(Date(timeIntervalSince1970: 0)) == "Thu, 01 Jan 1970 00:00:00 +0000")
+        // 2026-12-03T18:30:05.9Z: seconds are cut, not rounded up.
+        #expect(EmailComposer.rfc5322Date(Date(timeIntervalSince1970: 1_796_322_605.9)) == "Thu, 03 Dec 2026 18:30:05 +0000")
+        let message = EmailComposer.message(from: "a@evently.example", to: "b@evently.example", subject: "Hi", body: "x",
+                                            messageID: "<1@evently.example>", date: Date(timeIntervalSince1970: 86_400 * 365))
+        #expect(message.contains("\r\nDate: Fri, 01 Jan 1971 00:00:00 +0000\r\n"))
+    }
+
+    @Test func everyLineEndOfAMessageBecomesCRLF() {
+        #expect(SMTPMailer.crlf("a\nb\r\nc\rd\n\n") == "a\r\nb\r\nc\rd\r\n\r\n")
+        #expect(SMTPMailer.crlf("Grüße\n") == "Grüße\r\n")
+    }
+
+    /// Messages that arrive while the mailer's sessions are busy go together in the next session,
+    /// and each keeps its own result: a refused recipient or a 451 fails only its own message.
+    @Test func messagesShareSessionsAndEachKeepsItsOwnResult() async throws {
+        let smtp = try await SMTPTestServer.start(rejectRecipientDomain: "gone.example", tempfailCount: 1)
+        defer { smtp.stop() }
+        var settings = DeliveryFixture.smtp(smtp).smtp
+        settings.sessions = 1
+        settings.messagesPerSession = 10
+        let mailer = SMTPMailer(settings: settings)
+        let recipients = (0..<24).map { $0 == 5 ? "nobody@gone.example" : "reader\($0)@evently.example" }
+        let results = await withTaskGroup(of: (String, SMTPDeliveryError?).self) { group in
+            for recipient in recipients {
+                group.addTask {
+                    let message = "Subject: to \(recipient)\r\n\r\nHello"
+                    do throws(SMTPDeliveryError) {
+                        try await mailer.send(OutgoingMail(sender: "no-reply@evently.example", recipient: recipient, message: message))
+                        return (recipient, nil)
+                    } catch {
+                        return (recipient, error)
+                    }
+                }
+            }
+            var results: [(recipient: String, error: SMTPDeliveryError?)] = []
+            for await result in group { results.append(result) }
+            return results
+        }
+        let refused = results.filter { $0.error?.isPermanent == true }
+        let retryLater = results.filter { $0.error.map { !$0.isPermanent } ?? false }
+        let sent = results.filter { $0.error == nil }.map(\.recipient)
+        #expect(refused.map(\.recipient) == ["nobody@gone.example"], "\(results)")
+        #expect(refused.first?.error?.description.contains("550") == true)
+        #expect(retryLater.count == 1, "the one 451 fails its own message only: \(results)")
+        #expect(retryLater.first?.error?.description.contains("451") == true)
+        #expect(sent.count == 22)
+
+        let mails = try smtp.messages()
+        #expect(Set(mails.flatMap(\.recipients)) == Set(sent), "every message reported sent arrived, once")
+        #expect(mails.count == 22)
+        let perSession = Dictionary(grouping: mails, by: { $0.session ?? 0 }).mapValues(\.count)
+        #expect(perSession.values.allSatisfy { $0 <= 10 }, "no session carries more than messages_per_session: \(perSession)")
+        #expect(perSession.count < mails.count / 2, "messages waiting for the one session went together: \(perSession)")
+    }
+
     @Test func aBookingSendsOneConfirmationEmailWithItsReferenceAndAmount() async throws {
         let smtp = try await SMTPTestServer.start()
         defer { smtp.stop() }

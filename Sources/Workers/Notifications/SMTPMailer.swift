@@ -2,17 +2,26 @@ import BookingCore
 import CLibESMTP
 import Foundation
 import NIOPosix
+import Synchronization
 
 /// Sends mail through libesmtp. libesmtp blocks for the whole session, so every session runs
 /// on NIO's blocking thread pool, never on the concurrency executor.
+///
+/// Messages share sessions: libesmtp connects, sends the messages it was given and quits in one
+/// call, so a connection cannot be kept open between calls. Instead, while
+/// ``SMTPSettings/sessions`` sessions are running, the messages handed to the mailer wait, and
+/// the next session takes all of them (up to ``SMTPSettings/messagesPerSession``). No timer: a
+/// message to an idle mailer goes at once, in a session of its own; under load, sessions grow by
+/// themselves to what arrived during the last one. Each message keeps its own result.
 public struct SMTPMailer: Sendable {
     public let settings: SMTPSettings
     let threadPool: NIOThreadPool
+    private let waiting: MessagesWaiting
 
     /// libesmtp blocks a thread for a whole session; NIO's shared pool has one per core, so mail
     /// gets a pool of its own and does not starve (or wait for) the pool's other users.
     public static let sessionThreads: NIOThreadPool = {
-        let pool = NIOThreadPool(numberOfThreads: 16)
+        let pool = NIOThreadPool(numberOfThreads: SMTPSettings.mostSessions)
         pool.start()
         return pool
     }()
@@ -20,34 +29,70 @@ public struct SMTPMailer: Sendable {
     public init(settings: SMTPSettings, threadPool: NIOThreadPool = SMTPMailer.sessionThreads) {
         self.settings = settings
         self.threadPool = threadPool
+        self.waiting = MessagesWaiting()
     }
 
     /// Sends `mail`. An envelope address that is not a plain mailbox (``ContactAddress``: CR LF,
     /// spaces or angle brackets would be written into `RCPT TO` and the headers) is refused as
     /// permanent before any connection is made.
     ///
-    /// A session that has not started by `startBy` (every mail thread busy) is not started at
-    /// all: the caller's claim on sending may not outlast it. That is a connection failure
-    /// with nothing sent.
+    /// A session that has not started by `startBy` (every session busy) does not carry the
+    /// message at all: the caller's claim on sending may not outlast it. That is a connection
+    /// failure with nothing sent.
     public func send(_ mail: OutgoingMail, startBy: ContinuousClock.Instant? = nil) async throws(SMTPDeliveryError) {
         for (role, address) in [("recipient", mail.recipient), ("sender", mail.sender)] {
             if let problem = ContactAddress.emailProblem(address) {
                 throw .permanent(code: 0, reply: "refused to send: the \(role) address \(problem)")
             }
         }
-        let settings = self.settings
-        let result: Result<Void, SMTPDeliveryError>
-        do {
-            result = try await threadPool.runIfActive {
-                if let startBy, ContinuousClock.now > startBy {
-                    return .failure(.connection("not started: every mail thread was busy until it was too late to start the session"))
-                }
-                return Self.sendBlocking(mail, settings: settings)
+        let result = await withCheckedContinuation { continuation in
+            let startsSession = waiting.state.withLock { state -> Bool in
+                state.messages.append(WaitingMessage(mail: mail, startBy: startBy, answer: continuation))
+                guard state.sessions < max(1, settings.sessions) else { return false }
+                state.sessions += 1
+                return true
             }
-        } catch {
-            result = .failure(.connection("the mail thread pool is not running: \(error)"))
+            // A task of its own: the caller that started the sessions may be cancelled while
+            // the others' messages ride in them.
+            if startsSession { Task { await runSessions() } }
         }
         try result.get()
+    }
+
+    /// Runs sessions while messages wait, then ends (and counts itself out) once none do.
+    private func runSessions() async {
+        let perSession = max(1, settings.messagesPerSession)
+        while true {
+            let batch = waiting.state.withLock { state -> [WaitingMessage] in
+                let count = min(perSession, state.messages.count)
+                if count == 0 { state.sessions -= 1 }
+                let batch = Array(state.messages.prefix(count))
+                state.messages.removeFirst(count)
+                return batch
+            }
+            guard !batch.isEmpty else { return }
+            let results = await session(batch)
+            for (message, result) in zip(batch, results) { message.answer.resume(returning: result) }
+        }
+    }
+
+    private func session(_ batch: [WaitingMessage]) async -> [Result<Void, SMTPDeliveryError>] {
+        let settings = self.settings
+        let mails = batch.map(\.mail), startBys = batch.map(\.startBy)
+        do {
+            return try await threadPool.runIfActive {
+                let now = ContinuousClock.now
+                let late = startBys.map { startBy in startBy.map { now > $0 } ?? false }
+                let onTime = zip(mails, late).filter { !$0.1 }.map(\.0)
+                var sent = onTime.isEmpty ? [] : Self.sendBlocking(onTime, settings: settings)[...]
+                return late.map { isLate in
+                    isLate ? .failure(.connection("not started: every session was busy until it was too late to start one"))
+                           : sent.removeFirst()
+                }
+            }
+        } catch {
+            return Array(repeating: .failure(.connection("the mail thread pool is not running: \(error)")), count: batch.count)
+        }
     }
 
     /// libesmtp's SASL client keeps process-wide state; it is set up once.
@@ -56,8 +101,12 @@ public struct SMTPMailer: Sendable {
         return true
     }()
 
-    static func sendBlocking(_ mail: OutgoingMail, settings: SMTPSettings) -> Result<Void, SMTPDeliveryError> {
-        guard let host = settings.host else { return .failure(.connection("no SMTP host is configured")) }
+    /// One session carrying `mails`, one result per mail in order.
+    static func sendBlocking(_ mails: [OutgoingMail], settings: SMTPSettings) -> [Result<Void, SMTPDeliveryError>] {
+        func everyMail(_ error: SMTPDeliveryError) -> [Result<Void, SMTPDeliveryError>] {
+            Array(repeating: .failure(error), count: mails.count)
+        }
+        guard let host = settings.host else { return everyMail(.connection("no SMTP host is configured")) }
         var relay: ImplicitTLSRelay?
         // (libesmtp splits at the first colon: an IPv6 literal goes through the relay or not at
         // all, which the configuration enforces.)
@@ -69,12 +118,12 @@ public struct SMTPMailer: Sendable {
                 relay = started
                 server = "127.0.0.1:\(started.port)"
             } catch {
-                return .failure(.connection("TLS to \(host):\(settings.port) failed: \(error)"))
+                return everyMail(.connection("TLS to \(host):\(settings.port) failed: \(error)"))
             }
         }
         defer { relay?.stop() }
 
-        guard let session = smtp_create_session() else { return .failure(.connection("libesmtp could not create a session")) }
+        guard let session = smtp_create_session() else { return everyMail(.connection("libesmtp could not create a session")) }
         defer { smtp_destroy_session(session) }
         smtp_set_server(session, server)
 
@@ -96,7 +145,7 @@ public struct SMTPMailer: Sendable {
             // Without a context of our own libesmtp reads certificates from $HOME/.authenticate.
             tlsContext = settings.caFile.withOptionalCString { caFile in evently_smtp_tls_context(caFile, host) }
             guard let tlsContext else {
-                return .failure(.connection("cannot load the TLS trust store\(settings.caFile.map { " \($0)" } ?? "")"))
+                return everyMail(.connection("cannot load the TLS trust store\(settings.caFile.map { " \($0)" } ?? "")"))
             }
             smtp_starttls_set_ctx(session, tlsContext)
         }
@@ -112,7 +161,7 @@ public struct SMTPMailer: Sendable {
             let stored = Credentials(user: user, password: settings.password ?? "")
             credentials = stored
             authContext = auth_create_context()
-            guard let authContext else { return .failure(.connection("libesmtp could not create an AUTH context")) }
+            guard let authContext else { return everyMail(.connection("libesmtp could not create an AUTH context")) }
             // PLAIN and LOGIN send the password as it is; allow them (the operator chose the
             // transport; with `off` that is their call, e.g. a loopback relay).
             auth_set_mechanism_flags(authContext, UInt32(AUTH_PLUGIN_PLAIN), 0)
@@ -134,15 +183,21 @@ public struct SMTPMailer: Sendable {
             smtp_auth_set_context(session, authContext)
         }
 
-        guard let message = smtp_add_message(session) else { return .failure(.connection("libesmtp could not add a message")) }
-        smtp_set_reverse_path(message, mail.sender)
-        guard let recipient = smtp_add_recipient(message, mail.recipient) else {
-            return .failure(.permanent(code: 0, reply: "libesmtp refused the recipient address \(mail.recipient)"))
+        // libesmtp reads each text while the session runs: they must outlive smtp_start_session.
+        var texts: [UnsafeMutablePointer<CChar>] = []
+        defer { texts.forEach { Foundation.free($0) } }
+        var envelopes: [(message: smtp_message_t, recipient: smtp_recipient_t)] = []
+        for mail in mails {
+            guard let message = smtp_add_message(session) else { return everyMail(.connection("libesmtp could not add a message")) }
+            smtp_set_reverse_path(message, mail.sender)
+            guard let recipient = smtp_add_recipient(message, mail.recipient) else {
+                return everyMail(.connection("libesmtp could not add the recipient \(mail.recipient)"))
+            }
+            guard let text = strdup(Self.crlf(mail.message)) else { return everyMail(.connection("out of memory")) }
+            texts.append(text)
+            evently_smtp_set_message_str(message, text)
+            envelopes.append((message, recipient))
         }
-        // libesmtp reads the text while the session runs: it must outlive smtp_start_session.
-        guard let text = strdup(Self.crlf(mail.message)) else { return .failure(.connection("out of memory")) }
-        defer { Foundation.free(text) }
-        evently_smtp_set_message_str(message, text)
 
         // libesmtp keeps the pointer for the whole session: it must not be a temporary.
         let recorded = UnsafeMutablePointer<evently_smtp_events>.allocate(capacity: 1)
@@ -154,32 +209,37 @@ public struct SMTPMailer: Sendable {
         var tlsError = [CChar](repeating: 0, count: 256)
         evently_tls_last_error(&tlsError, tlsError.count)
         let events = recorded.pointee
-        // The message's own result comes first: once the server accepted it, nothing that went
-        // wrong afterwards (QUIT, a TLS close alert) may turn it into a retry and a duplicate.
-        let result = Self.outcome(message: message, recipient: recipient)
-        // (A server that accepts mail after refusing our credentials gets it: it went out.)
-        if case .success = result { return result }
-        if events.auth_reply != 0 && events.auth_reply != 235 {
-            let code = Int(events.auth_reply)
-            let reply = "authentication as \(settings.user ?? "") was refused"
-            return code >= 500 ? .failure(.permanent(code: code, reply: reply)) : .failure(.temporary(code: code, reply: reply))
+        // Each message's own result comes first: once the server accepted it, nothing that went
+        // wrong afterwards (a later message, QUIT, a TLS close alert) may turn it into a retry
+        // and a duplicate.
+        let sessionFailure: SMTPDeliveryError? = {
+            // (A server that accepts mail after refusing our credentials gets it: it went out.)
+            if events.auth_reply != 0 && events.auth_reply != 235 {
+                let code = Int(events.auth_reply)
+                let reply = "authentication as \(settings.user ?? "") was refused"
+                return code >= 500 ? .permanent(code: code, reply: reply) : .temporary(code: code, reply: reply)
+            }
+            if events.starttls_missing != 0 {
+                return .connection("the server does not offer STARTTLS, which smtp.tls = \"starttls\" requires")
+            }
+            if events.certificate_event != 0 {
+                return .connection("the server's TLS certificate was refused (libesmtp event \(events.certificate_event))")
+            }
+            if tlsError[0] != 0, settings.security == .starttls || settings.security == .opportunistic {
+                let reason = tlsError.withUnsafeBufferPointer { $0.baseAddress.map { String(cString: $0) } ?? "" }
+                return .connection("STARTTLS failed: \(reason)")
+            }
+            // When TLS to an SMTPS server failed, its reason beats libesmtp's "connection closed".
+            if let tlsFailure = relay?.lastFailure {
+                return .connection("TLS to \(host):\(settings.port) failed: \(tlsFailure)")
+            }
+            return started ? nil : .connection(Self.libesmtpError())
+        }()
+        return envelopes.map { envelope in
+            let result = Self.outcome(message: envelope.message, recipient: envelope.recipient)
+            if case .success = result { return result }
+            return sessionFailure.map { .failure($0) } ?? result
         }
-        if events.starttls_missing != 0 {
-            return .failure(.connection("the server does not offer STARTTLS, which smtp.tls = \"starttls\" requires"))
-        }
-        if events.certificate_event != 0 {
-            return .failure(.connection("the server's TLS certificate was refused (libesmtp event \(events.certificate_event))"))
-        }
-        if tlsError[0] != 0, settings.security == .starttls || settings.security == .opportunistic {
-            let reason = tlsError.withUnsafeBufferPointer { $0.baseAddress.map { String(cString: $0) } ?? "" }
-            return .failure(.connection("STARTTLS failed: \(reason)"))
-        }
-        // When TLS to an SMTPS server failed, its reason beats libesmtp's "connection closed".
-        if let tlsFailure = relay?.lastFailure {
-            return .failure(.connection("TLS to \(host):\(settings.port) failed: \(tlsFailure)"))
-        }
-        guard started else { return .failure(.connection(Self.libesmtpError())) }
-        return result
     }
 
     /// Reads the replies libesmtp recorded: the transfer, the MAIL FROM, then the RCPT TO.
@@ -209,9 +269,18 @@ public struct SMTPMailer: Sendable {
         return String(cString: text)
     }
 
-    /// SMTP lines end in CRLF whatever the template used.
+    /// SMTP lines end in CRLF whatever the template used. (Byte by byte: Foundation's
+    /// replacingOccurrences showed up in the mailer's profile.)
     static func crlf(_ text: String) -> String {
-        text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + text.utf8.count / 32)
+        var previous: UInt8 = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: "\n") && previous != UInt8(ascii: "\r") { bytes.append(UInt8(ascii: "\r")) }
+            bytes.append(byte)
+            previous = byte
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// User and password as C strings for libesmtp's callback, freed after the session.
@@ -244,4 +313,21 @@ extension Optional where Wrapped == String {
         case .none: body(nil)
         }
     }
+}
+
+/// A message handed to the mailer, waiting for a session to carry it.
+private struct WaitingMessage: Sendable {
+    var mail: OutgoingMail
+    var startBy: ContinuousClock.Instant?
+    var answer: CheckedContinuation<Result<Void, SMTPDeliveryError>, Never>
+}
+
+/// What every copy of one mailer shares: the messages waiting and the sessions running.
+private final class MessagesWaiting: Sendable {
+    struct State {
+        var messages: [WaitingMessage] = []
+        var sessions = 0
+    }
+
+    let state = Mutex(State())
 }

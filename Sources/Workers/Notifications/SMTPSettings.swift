@@ -14,6 +14,13 @@ public struct SMTPSettings: Sendable {
     public var timeout: Duration = .seconds(30)
     /// Trust anchors for STARTTLS/TLS (PEM file); `nil` uses the system's.
     public var caFile: String?
+    /// Sessions open at once; messages that arrive while all are busy wait for the next one.
+    public var sessions = 2
+    /// The most messages one session carries.
+    public var messagesPerSession = 10
+
+    /// The mail thread pool's size: no more sessions than this can run at once.
+    public static let mostSessions = 16
 
     public init() {}
 

@@ -34,9 +34,16 @@ extension SMTPSettings {
     /// a HELO fallback, STARTTLS with its handshake and second EHLO, three for AUTH LOGIN, MAIL,
     /// RCPT, DATA, two writes of the message, the reply to its end, and QUIT.
     public static let longestSessionReplies = 18
+    /// What each further message of a session adds: MAIL, RCPT, DATA, two writes of the
+    /// message and the reply to its end.
+    public static let repliesPerFurtherMessage = 6
 
-    /// libesmtp bounds each reply, not the session; this bounds the session by the replies.
-    public var sendingWindow: SendingWindow { SendingWindow(session: timeout * Self.longestSessionReplies) }
+    /// libesmtp bounds each reply, not the session; this bounds the session by the replies of
+    /// the longest session: a message may ride last in a full one.
+    public var sendingWindow: SendingWindow {
+        let replies = Self.longestSessionReplies + Self.repliesPerFurtherMessage * (max(1, messagesPerSession) - 1)
+        return SendingWindow(session: timeout * replies)
+    }
 }
 
 extension SMSSettings {

@@ -17,8 +17,14 @@ struct EmailBenchCommand: AsyncParsableCommand {
     @OptionGroup var options: ConfigOptions
     @Option(help: "SMTP server as host:port (plain SMTP).") var smtp: String
     @Option(help: "Messages per measurement.") var messages = 1_000
-    @Option(help: "Concurrent sessions (the notifications queue's slots, and the bare senders).") var concurrency = 10
+    @Option(help: "Concurrent senders (the notifications queue's slots, and the bare senders).") var concurrency = 10
     @Option(help: "Rounds of bare sends then daemon delivery.") var rounds = 3
+    @Option(help: "The daemon's slots on the notifications queue (default: --concurrency).") var slots: Int?
+    @Option(help: "SMTP sessions at once (smtp.sessions), for both.") var sessions = SMTPSettings().sessions
+    @Option(help: "Most messages per session (smtp.messages_per_session), for both.")
+    var messagesPerSession = SMTPSettings().messagesPerSession
+
+    var daemonSlots: Int { slots ?? concurrency }
 
     func run() async throws {
         let parts = smtp.split(separator: ":")
@@ -30,15 +36,21 @@ struct EmailBenchCommand: AsyncParsableCommand {
         settings.port = port
         settings.security = .off
         settings.from = "Evently Bench <bench@evently.example>"
+        settings.sessions = sessions
+        settings.messagesPerSession = messagesPerSession
 
         try await options.withDatabase(logLevel: { _ in .warning }) { _, logger, base in
-            let clientConfiguration = try await BenchCommand.freshDatabase("evently_bench_email", base: base, logger: logger)
+            var clientConfiguration = try await BenchCommand.freshDatabase("evently_bench_email", base: base, logger: logger)
+            // Every slot holds a connection while it reads or marks its row; the producer and the
+            // completer need theirs beside them.
+            clientConfiguration.options.maximumConnections = max(clientConfiguration.options.maximumConnections, daemonSlots + 8)
             let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
 
             try await client.whileRunning {
                 try await DatabaseSchema.migrator(logger: logger).migrate(client)
                 let (user, event) = try await seed(client, logger: logger)
-                print("evently-jobs bench-email: \(messages) messages per measurement, \(concurrency) sessions at once, "
+                print("evently-jobs bench-email: \(messages) messages per measurement, \(concurrency) bare senders, \(daemonSlots) daemon slots, "
+                      + "\(sessions) SMTP sessions at once of up to \(messagesPerSession) messages, "
                       + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
                 var ratios: [Double] = []
                 for round in 1...rounds {
@@ -69,7 +81,8 @@ struct EmailBenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// The baseline: the same mailer and templates, `concurrency` senders, no queue, no rows.
+    /// The baseline: the same mailer (so the same sessions and batching) and templates,
+    /// `concurrency` senders, no queue, no rows.
     func bareSends(settings: SMTPSettings, user: User, event: Event) async throws -> Double {
         let mailer = SMTPMailer(settings: settings)
         let notification = UserNotification(
@@ -121,7 +134,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
         delivery.smtp = settings
         let registry = try WorkerCatalog.makeRegistry(client: client, retention: .seconds(86_400), delivery: delivery)
         var configuration = JobDaemon.Configuration()
-        configuration.queues = [NotificationDispatch.queue: concurrency]
+        configuration.queues = [NotificationDispatch.queue: daemonSlots]
         configuration.pollInterval = .milliseconds(200)
         configuration.workerName = "bench-email"
         let daemon = JobDaemon(client: client, registry: registry, configuration: configuration, logger: logger)

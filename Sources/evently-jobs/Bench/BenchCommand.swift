@@ -69,9 +69,11 @@ struct BenchCommand: AsyncParsableCommand {
                     try await insertNoops(jobs, queue)
                     try await QueueBenchmark.analyze(client: client, logger: logger)
                     let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration), logger: logger)
-                    report.rounds.append(.init(rawRate: rawRate, pgbenchRate: pgbenchRate, drainRate: drain.rate, peakRSSMiB: drain.peakRSSMiB))
-                    print(String(format: "round %d: raw SQL limit %.0f jobs/s, pgbench (%d clients) %.0f jobs/s, daemon drain %.0f jobs/s, ratio to raw %.2f, to pgbench %.2f, peak RSS %.0f MiB",
-                                 round, rawRate, pgbenchClients, pgbenchRate, drain.rate, drain.rate / rawRate, drain.rate / pgbenchRate, drain.peakRSSMiB))
+                    report.rounds.append(.init(rawRate: rawRate, pgbenchRate: pgbenchRate, drainRate: drain.rate,
+                                               idleRSSMiB: drain.idleRSSMiB, peakRSSMiB: drain.peakRSSMiB))
+                    print(String(format: "round %d: raw SQL limit %.0f jobs/s, pgbench (%d clients) %.0f jobs/s, daemon drain %.0f jobs/s, ratio to raw %.2f, to pgbench %.2f, idle RSS %.0f MiB, peak RSS %.0f MiB",
+                                 round, rawRate, pgbenchClients, pgbenchRate, drain.rate, drain.rate / rawRate, drain.rate / pgbenchRate,
+                                 drain.idleRSSMiB, drain.peakRSSMiB))
                 }
 
                 // 3. Latency from enqueue to start at a steady rate.
@@ -117,7 +119,8 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Drains with a real `evently-jobs serve` process, so time and peak memory are the daemon's
     /// own. The queue is paused while the process starts; the clock starts at resume.
-    func drainWithDaemon(client: PostgresClient, databaseURL: String, logger: Logger) async throws -> (rate: Double, peakRSSMiB: Double) {
+    func drainWithDaemon(client: PostgresClient, databaseURL: String, logger: Logger) async throws
+        -> (rate: Double, idleRSSMiB: Double, peakRSSMiB: Double) {
         let jobs = JobClient(client: client, logger: logger)
         try await jobs.setPaused(true, queue: "default")
         let daemon = try await Self.startServe(configuration: """
@@ -136,6 +139,9 @@ struct BenchCommand: AsyncParsableCommand {
             concurrency = \(concurrency)
             """, client: client, logger: logger)
         defer { daemon.stop() }
+        // Idle: started, connected, its queue paused; a second to settle after start-up.
+        try await Task.sleep(for: .seconds(1))
+        let idle = ProcessMemory.residentMiB(pid: daemon.process.pid)
         let started = ContinuousClock.now
         try await jobs.setPaused(false, queue: "default")
         while try await QueueBenchmark.unfinishedCount(client: client, logger: logger) > 0 {
@@ -144,7 +150,7 @@ struct BenchCommand: AsyncParsableCommand {
         let elapsed = ContinuousClock.now - started
         let peak = ProcessMemory.peakResidentMiB(pid: daemon.process.pid)
         daemon.process.terminate(within: .seconds(60))
-        return (Double(self.jobs) / elapsed.timeInterval, peak)
+        return (Double(self.jobs) / elapsed.timeInterval, idle, peak)
     }
 
     func measureLatency(client: PostgresClient, queue: JobClient, logger: Logger) async throws -> [Double] {

@@ -2,7 +2,7 @@ import Foundation
 
 /// The bench's figures and their Markdown table (as BENCHMARKS.md quotes it).
 struct BenchReport {
-    struct Round { var rawRate: Double; var pgbenchRate: Double; var drainRate: Double; var peakRSSMiB: Double }
+    struct Round { var rawRate: Double; var pgbenchRate: Double; var drainRate: Double; var idleRSSMiB: Double; var peakRSSMiB: Double }
     var jobs: Int
     var batch: Int
     var concurrency: Int
@@ -41,6 +41,7 @@ struct BenchReport {
         if pgbenchClients > 0 {
             lines.append(String(format: "| **drain / pgbench limit, median of rounds** | **%.2f** |", BenchReport.median(rounds.map { $0.drainRate / $0.pgbenchRate })))
         }
+        lines.append(String(format: "| idle RSS, started and waiting (max of rounds) | %.0f MiB |", rounds.map(\.idleRSSMiB).max() ?? 0))
         lines.append(String(format: "| peak RSS during drain (max of rounds) | %.0f MiB |", rounds.map(\.peakRSSMiB).max() ?? 0))
         lines.append(String(format: "| latency enqueue→start p50 (%d samples) | %.2f ms |", latencies.count, BenchReport.percentile(latencies, 0.5)))
         lines.append(String(format: "| latency enqueue→start p99 | %.2f ms |", BenchReport.percentile(latencies, 0.99)))

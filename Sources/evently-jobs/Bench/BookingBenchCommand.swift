@@ -32,56 +32,33 @@ struct BookingBenchCommand: AsyncParsableCommand {
         try await options.withDatabase(logLevel: { _ in .warning }) { config, logger, base in
             let clientConfiguration = try await BenchCommand.freshDatabase("evently_bench_bookings", base: base, logger: logger)
 
-            var daemonConfig = config
-            daemonConfig.http.port = 0
-            daemonConfig.http.host = "127.0.0.1"
-            daemonConfig.intake.jwtSecret = Self.secret
-            daemonConfig.intake.rateLimitPerUser = 0
-            daemonConfig.intake.rateLimitPerAddress = 0
-            daemonConfig.scheduling.enabled = false
-            let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
-            var daemon = Daemon(config: daemonConfig, clientConfiguration: clientConfiguration,
-                                metrics: PrometheusCollectorRegistry(), logger: logger)
-            daemon.onHTTPListening = { portContinuation.yield($0) }
-            let runningDaemon = daemon
-
-            let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
-            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: clients)))
-            try await client.whileRunning {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await runningDaemon.run() }
-                    var portIterator = ports.makeAsyncIterator()
-                    guard let port = await portIterator.next() else { return }
-
-                    let setup = try await prepare(client: client, logger: logger)
-                    if !deliverNotifications {
-                        try await JobClient(client: client, logger: logger).setPaused(true, queue: NotificationDispatch.queue)
-                    }
-                    print("evently-jobs bench-bookings: \(clients) clients, \(seconds) s per measurement, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
-                          + "notification jobs \(deliverNotifications ? "worked during the run" : "paused")")
-                    let combined = CombinedBookings(client: client, settings: daemonConfig.booking,
-                                                    databaseTimeout: .seconds(60), logger: logger)
-                    var lines = ["", "| scenario | round | direct, one transaction per booking (bookings/s) | direct, combined (combine_max \(daemonConfig.booking.combineMax)) | combined ÷ one per booking | HTTP (combined) | HTTP ÷ one per booking |",
-                                 "|---|---|---|---|---|---|---|"]
-                    for (scenario, eventIDs) in [("one hot event", [setup.hotEvent]), ("spread over \(events) events", setup.spreadEvents)] {
-                        for round in 1...rounds {
-                            let direct = try await measureDirect(client: client, users: setup.users, events: eventIDs, logger: logger)
-                            let together = try await measureDirect(client: client, users: setup.users, events: eventIDs, combined: combined,
-                                                                   logger: logger)
-                            let viaHTTP = try await measureHTTP(http: http, port: port, tokens: setup.tokens, events: eventIDs)
-                            let line = String(format: "| %@ | %d | %.0f | %.0f | %.2f | %.0f | %.2f |", scenario, round, direct, together,
-                                              together / direct, viaHTTP, viaHTTP / direct)
-                            lines.append(line)
-                            print(line)
-                        }
-                    }
-                    print(lines.joined(separator: "\n"))
-                    await runningDaemon.shutdown.trigger()
-                    try await group.waitForAll()
+            let daemonConfig = BenchDaemon.configuration(config, secret: Self.secret)
+            try await BenchDaemon.running(daemonConfig, clientConfiguration: clientConfiguration, connections: clients,
+                                          logger: logger) { client, http, port in
+                let setup = try await prepare(client: client, logger: logger)
+                if !deliverNotifications {
+                    try await JobClient(client: client, logger: logger).setPaused(true, queue: NotificationDispatch.queue)
                 }
+                print("evently-jobs bench-bookings: \(clients) clients, \(seconds) s per measurement, \(ProcessInfo.processInfo.activeProcessorCount) cores, "
+                      + "notification jobs \(deliverNotifications ? "worked during the run" : "paused")")
+                let combined = CombinedBookings(client: client, settings: daemonConfig.booking,
+                                                databaseTimeout: .seconds(60), logger: logger)
+                var lines = ["", "| scenario | round | direct, one transaction per booking (bookings/s) | direct, combined (combine_max \(daemonConfig.booking.combineMax)) | combined ÷ one per booking | HTTP (combined) | HTTP ÷ one per booking |",
+                             "|---|---|---|---|---|---|---|"]
+                for (scenario, eventIDs) in [("one hot event", [setup.hotEvent]), ("spread over \(events) events", setup.spreadEvents)] {
+                    for round in 1...rounds {
+                        let direct = try await measureDirect(client: client, users: setup.users, events: eventIDs, logger: logger)
+                        let together = try await measureDirect(client: client, users: setup.users, events: eventIDs, combined: combined,
+                                                               logger: logger)
+                        let viaHTTP = try await measureHTTP(http: http, port: port, tokens: setup.tokens, events: eventIDs)
+                        let line = String(format: "| %@ | %d | %.0f | %.0f | %.2f | %.0f | %.2f |", scenario, round, direct, together,
+                                          together / direct, viaHTTP, viaHTTP / direct)
+                        lines.append(line)
+                        print(line)
+                    }
+                }
+                print(lines.joined(separator: "\n"))
             }
-            try await http.shutdown()
         }
     }
 
@@ -189,5 +166,55 @@ struct BookingBenchCommand: AsyncParsableCommand {
             return try await group.reduce(0, +)
         }
         return Double(total) / Double(seconds)
+    }
+}
+
+/// The benches' in-process daemon: its HTTP intake on a free loopback port, open to the bench's
+/// tokens, with no rate limits and no scheduler.
+enum BenchDaemon {
+    static func configuration(_ config: JobsConfig, secret: String) -> JobsConfig {
+        var daemonConfig = config
+        daemonConfig.http.port = 0
+        daemonConfig.http.host = "127.0.0.1"
+        daemonConfig.intake.jwtSecret = secret
+        daemonConfig.intake.rateLimitPerUser = 0
+        daemonConfig.intake.rateLimitPerAddress = 0
+        daemonConfig.scheduling.enabled = false
+        return daemonConfig
+    }
+
+    /// Runs the daemon of `config`, then `body` with a database client, an HTTP client of
+    /// `connections` connections and the intake's port; stops the daemon after it.
+    static func running(_ config: JobsConfig, clientConfiguration: PostgresClient.Configuration, connections: Int, logger: Logger,
+                        _ body: @escaping @Sendable (PostgresClient, HTTPClient, Int) async throws -> Void) async throws {
+        let (ports, portContinuation) = AsyncStream.makeStream(of: Int.self)
+        var daemon = Daemon(config: config, clientConfiguration: clientConfiguration,
+                            metrics: PrometheusCollectorRegistry(), logger: logger)
+        daemon.onHTTPListening = { portContinuation.yield($0) }
+        let runningDaemon = daemon
+        let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: connections)))
+        do {
+            try await client.whileRunning {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await runningDaemon.run() }
+                    var portIterator = ports.makeAsyncIterator()
+                    guard let port = await portIterator.next() else { return }
+                    do {
+                        try await body(client, http, port)
+                    } catch {
+                        await runningDaemon.shutdown.trigger()
+                        throw error
+                    }
+                    await runningDaemon.shutdown.trigger()
+                    try await group.waitForAll()
+                }
+            }
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
     }
 }

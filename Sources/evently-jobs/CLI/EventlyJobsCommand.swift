@@ -13,7 +13,7 @@ struct EventlyJobsCommand: AsyncParsableCommand {
         commandName: "evently-jobs",
         abstract: "Evently's job queue and scheduler daemon on PostgreSQL.",
         version: version,
-        subcommands: [ServeCommand.self, MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, JobsCommand.self, QueuesCommand.self, BenchCommand.self, BookingBenchCommand.self, EmailBenchCommand.self, SchedulesCommand.self, TokenCommand.self, ConsoleCommand.self, DaemonsCommand.self],
+        subcommands: [ServeCommand.self, MigrateCommand.self, EnqueueCommand.self, StatusCommand.self, JobsCommand.self, QueuesCommand.self, BenchCommand.self, BookingBenchCommand.self, EmailBenchCommand.self, EndToEndBenchCommand.self, SchedulesCommand.self, TokenCommand.self, ConsoleCommand.self, DaemonsCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 

@@ -19,6 +19,12 @@ extension JobDaemon {
         /// (`[queue] claim_batch`)
         public var claimBatch = 100
 
+        /// Claims of one queue that may be in flight at once while it is busy: while one waits
+        /// on its round trip and commit, PostgreSQL runs the next (SKIP LOCKED keeps their jobs
+        /// apart). A further claim goes only while the last came back full and there are slots
+        /// for a whole batch besides those in flight. Default 2. (`[queue] claims_in_flight`)
+        public var claimsInFlight = 2
+
         /// How often each queue looks for due work without being woken by NOTIFY: the fallback
         /// when the LISTEN connection is down, and the precision of delayed and retried jobs.
         /// Jittered ± 20 %. Default 1 s. (`[queue] poll_interval`)
@@ -95,6 +101,7 @@ extension JobDaemon {
             }
             if shutdownTimeout < .zero { problems.append(("queue.shutdown_timeout", "must not be negative")) }
             if claimBatch < 1 { problems.append(("queue.claim_batch", "must be at least 1")) }
+            if claimsInFlight < 1 { problems.append(("queue.claims_in_flight", "must be at least 1")) }
             for (queue, slots) in queues.sorted(by: { $0.key < $1.key }) where slots < 1 {
                 problems.append(("queue.\(queue).concurrency", "must be at least 1"))
             }

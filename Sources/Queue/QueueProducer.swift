@@ -20,9 +20,10 @@ final class QueueProducer: Sendable {
         var cancellingAll = false
         /// Callers waiting for the last running job to end.
         var waitingForIdle: [CheckedContinuation<Void, Never>] = []
-        /// The claim being made now: stopping cancels it, since with the database down it
-        /// would wait for a connection without end.
-        var claimInFlight: (task: Task<Void, Never>, outcome: OneShot<[ClaimedJob]>)?
+        /// The claims being made now: stopping abandons them after a grace, since with the
+        /// database down they would wait for a connection without end.
+        var claimsBeingMade: [Int: (task: Task<Void, Never>, outcome: OneShot<[ClaimedJob]>)] = [:]
+        var claimsMade = 0
 
         /// Whether this attempt of `job` (not a later one claimed since) was stopped by its timeout.
         func timedOut(_ job: ClaimedJob) -> Bool {
@@ -118,12 +119,12 @@ final class QueueProducer: Sendable {
 
     /// Stop claiming; running jobs get the configured shutdown timeout to finish, then are handed back.
     func stop() {
-        let claim = state.withLock { state in
+        let claims = state.withLock { state in
             state.stopping = true
-            return state.claimInFlight
+            return Array(state.claimsBeingMade.values)
         }
         doorbell.ring()
-        if let claim { Self.abandonAfterGrace(claim) }
+        for claim in claims { Self.abandonAfterGrace(claim) }
     }
 
     /// A claim that already committed hands its jobs over within milliseconds, and they must run
@@ -159,12 +160,13 @@ final class QueueProducer: Sendable {
                 outcome.resolve(.failure(error))
             }
         }
-        let stopping = state.withLock { state in
-            state.claimInFlight = (claim, outcome)
-            return state.stopping
+        let (number, stopping) = state.withLock { state in
+            state.claimsMade += 1
+            state.claimsBeingMade[state.claimsMade] = (claim, outcome)
+            return (state.claimsMade, state.stopping)
         }
         if stopping { Self.abandonAfterGrace((claim, outcome)) }
-        defer { state.withLock { $0.claimInFlight = nil } }
+        defer { state.withLock { _ = $0.claimsBeingMade.removeValue(forKey: number) } }
         do {
             return try await withDeadline(Self.claimDeadline) { try await outcome.value() }
         } catch {
@@ -220,63 +222,100 @@ final class QueueProducer: Sendable {
         }
     }
 
+    private struct ClaimRound: Sendable {
+        var limit: Int
+        var started: ContinuousClock.Instant
+        var jobs: Result<[ClaimedJob], any Error>
+    }
+
     private func claimLoop() async {
         var claimFailures = 0
-        while !Task.isCancelled {
-            let (free, stopping, busy) = state.withLock {
-                ($0.stopping ? 0 : concurrency - $0.running.count, $0.stopping, $0.lastClaimFilledSlots)
-            }
-            if stopping { return }
-            // Outcomes waiting to be written count against claiming, so a slow database
-            // slows claiming instead of piling up results in memory.
-            let backlogRoom = 10 * JobCompleter.maximumBatch - completer.backlog
-            let limit = min(free, configuration.claimBatch, max(backlogRoom, 0))
-            // On a busy queue, wait until a whole batch of slots is free: many small claims
-            // cost a round trip each for few jobs.
-            let worthClaiming = !busy || limit >= refillThreshold
-            if limit > 0 && worthClaiming {
-                do {
-                    let started = ContinuousClock.now
-                    let jobs = try await claim(limit: limit)
-                    metrics.recordClaim(duration: ContinuousClock.now - started, count: jobs.count)
+        await withTaskGroup(of: ClaimRound.self) { claims in
+            var inFlight = 0
+            // Slots promised to the claims in flight.
+            var reserved = 0
+            // Woken (a NOTIFY, the poll, freed slots) or the last claim came back full.
+            var mayClaim = true
+            while true {
+                while mayClaim && inFlight < configuration.claimsInFlight && !Task.isCancelled {
+                    let (free, stopping, busy) = state.withLock {
+                        ($0.stopping ? 0 : concurrency - $0.running.count, $0.stopping, $0.lastClaimFilledSlots)
+                    }
+                    if stopping { break }
+                    // Outcomes waiting to be written count against claiming, so a slow database
+                    // slows claiming instead of piling up results in memory.
+                    let backlogRoom = 10 * JobCompleter.maximumBatch - completer.backlog
+                    let limit = min(free - reserved, configuration.claimBatch, max(backlogRoom, 0))
+                    // On a busy queue, wait until a whole batch of slots is free: many small claims
+                    // cost a round trip each for few jobs.
+                    let worthClaiming = inFlight == 0 ? (!busy || limit >= refillThreshold)
+                                                      : (busy && limit >= configuration.claimBatch)
+                    guard limit > 0 && worthClaiming else { break }
+                    reserved += limit
+                    inFlight += 1
+                    claims.addTask {
+                        let started = ContinuousClock.now
+                        do {
+                            return ClaimRound(limit: limit, started: started, jobs: .success(try await self.claim(limit: limit)))
+                        } catch {
+                            return ClaimRound(limit: limit, started: started, jobs: .failure(error))
+                        }
+                    }
+                }
+                if inFlight == 0 {
+                    if Task.isCancelled || state.withLock({ $0.stopping }) { return }
+                    guard await doorbell.wait() else { return }
+                    mayClaim = true
+                    continue
+                }
+                // A claim in flight is always awaited, stopping or not: jobs it committed must
+                // run here or be handed back (``stop()`` bounds the wait).
+                guard let round = await claims.next() else { return }
+                inFlight -= 1
+                reserved -= round.limit
+                switch round.jobs {
+                case .success(let jobs):
+                    metrics.recordClaim(duration: ContinuousClock.now - round.started, count: jobs.count)
                     claimFailures = 0
-                    let now = ContinuousClock.now
-                    let freeAfter = state.withLock { state in
-                        for job in jobs {
-                            state.running[job.id] = RunningJob(attempt: job.attempt, deadline: now + timeout(for: job),
-                                                               leaseHeldUntil: started + configuration.lease)
-                        }
-                        state.lastClaimFilledSlots = jobs.count == limit
-                        return concurrency - state.running.count
-                    }
-                    // Each job in a task whose handle we keep: it is how one job is stopped (timeout,
-                    // lost lease, shutdown) without touching the others.
-                    let tasks = jobs.map { job in (job.id, Task { await self.execute(job) }) }
-                    let stopAtOnce = state.withLock { state -> [Task<Void, Never>] in
-                        var stop: [Task<Void, Never>] = []
-                        for (id, task) in tasks {
-                            guard var entry = state.running[id], entry.attempt == jobs.first(where: { $0.id == id })?.attempt else { continue }
-                            entry.task = task
-                            state.running[id] = entry
-                            if entry.timedOut || entry.lostLease || state.cancellingAll { stop.append(task) }
-                        }
-                        return stop
-                    }
-                    for task in stopAtOnce { task.cancel() }
+                    start(jobs, claimStarted: round.started, filled: jobs.count == round.limit)
                     // A full batch means more may be due: claim again while enough slots are
-                    // free. Counted now, not before the claim: jobs that ended while it ran freed
-                    // slots without ringing (a slot rings only when the free count reaches the
-                    // threshold), and waiting for the next ring left them idle until the poll.
-                    if jobs.count == limit && freeAfter >= refillThreshold { continue }
-                } catch {
+                    // free (counted then, not before this claim: jobs that ended while it ran
+                    // freed slots without ringing).
+                    mayClaim = jobs.count == round.limit
+                case .failure(let error):
                     claimFailures += 1
                     if claimFailures == 1 || claimFailures % 30 == 0 {
                         logger.warning("claiming failed (\(claimFailures) time(s) in a row): \(readableDescription(of: error))")
                     }
+                    mayClaim = false
                 }
             }
-            guard await doorbell.wait() else { return }
         }
+    }
+
+    /// Registers claimed jobs and runs each in a task whose handle is kept: it is how one job
+    /// is stopped (timeout, lost lease, shutdown) without touching the others.
+    private func start(_ jobs: [ClaimedJob], claimStarted: ContinuousClock.Instant, filled: Bool) {
+        let now = ContinuousClock.now
+        state.withLock { state in
+            for job in jobs {
+                state.running[job.id] = RunningJob(attempt: job.attempt, deadline: now + timeout(for: job),
+                                                   leaseHeldUntil: claimStarted + configuration.lease)
+            }
+            state.lastClaimFilledSlots = filled
+        }
+        let tasks = jobs.map { job in (job, Task { await self.execute(job) }) }
+        let stopAtOnce = state.withLock { state -> [Task<Void, Never>] in
+            var stop: [Task<Void, Never>] = []
+            for (job, task) in tasks {
+                guard var entry = state.running[job.id], entry.attempt == job.attempt else { continue }
+                entry.task = task
+                state.running[job.id] = entry
+                if entry.timedOut || entry.lostLease || state.cancellingAll { stop.append(task) }
+            }
+            return stop
+        }
+        for task in stopAtOnce { task.cancel() }
     }
 
     /// Lets running jobs finish until the shutdown timeout, then stops the rest (they report a

@@ -85,6 +85,7 @@ import Workers
         ("[queue]\nrescue_interval = 0s", "jobs.conf:2: queue.rescue_interval: must be at least 0.1 seconds"),
         ("[kind.email.send]\ntimeout = 0s", "jobs.conf:2: kind.email.send.timeout: must be at least 0.01 seconds"),
         ("[live]\nbuffer = 2", "jobs.conf:2: live.buffer: must be between 8 and 100000, found 2"),
+        ("[queue]\nclaims_in_flight = 0", "jobs.conf:2: queue.claims_in_flight: must be between 1 and 8, found 0"),
         ("[smtp]\nsessions = 17", "jobs.conf:2: smtp.sessions: must be between 1 and 16, found 17"),
         ("[smtp]\nmessages_per_session = 0", "jobs.conf:2: smtp.messages_per_session: must be between 1 and 1000, found 0"),
         ("[live]\nevent_interval = 1ms", "jobs.conf:2: live.event_interval: must be between 0.01 seconds and 60.0 seconds"),
@@ -230,6 +231,7 @@ extension JobsConfigTests {
         #expect(kinds["notifications_prune"] == "notifications.prune")
         #expect(kinds["daily_report"] == "report.build")
         #expect(config.queue.queues["notifications"] == 10)
+        #expect(config.queue.claimsInFlight == 2)
     }
 
     @Test func smtpSectionIsRead() throws {

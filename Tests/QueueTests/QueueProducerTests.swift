@@ -34,6 +34,38 @@ import Testing
         }
     }
 
+    /// Several claims in flight at once (queue.claims_in_flight) take disjoint jobs and never
+    /// promise more jobs than there are free slots.
+    @Test func severalClaimsInFlightNeitherOverfillTheSlotsNorClaimAJobTwice() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations, maximumConnections: 12) { client in
+            let timeline = Timeline()
+            let registry = try QT.registry { try $0.register(SlowWorker(timeline: timeline)) }
+            let total = 2_000
+            let ids = try await JobClient(client: client, logger: logger)
+                .enqueue((0..<total).map { _ in try NewJob(SlowPayload(ms: 5)) })
+            let configuration = QT.configuration {
+                $0.queues = ["default": 30]
+                $0.claimBatch = 10
+                $0.claimsInFlight = 4
+            }
+            try await QT.withDaemon(QT.daemon(client, registry: registry, configuration: configuration)) {
+                try await QT.waitUntil("SELECT count(*) = \(total) FROM evently_jobs.jobs WHERE state = 'completed'", on: client,
+                                       timeout: .seconds(120), "all \(total) jobs to complete")
+            }
+            #expect(try await QT.count("SELECT count(*) FROM evently_jobs.jobs WHERE attempt <> 1", on: client) == 0,
+                    "every job claimed once")
+            let spans = try ids.map { id in (start: try #require(timeline.start(of: id)), end: try #require(timeline.end(of: id))) }
+                .sorted { $0.start < $1.start }
+            // At each job's start, how many had started and not yet ended (itself included).
+            var mostAtOnce = 0
+            for (index, span) in spans.enumerated() {
+                let running = spans[...index].filter { span.start < $0.end }.count
+                mostAtOnce = max(mostAtOnce, running)
+            }
+            #expect(mostAtOnce <= 30, "never more than the 30 slots at once: \(mostAtOnce)")
+        }
+    }
+
     @Test func lowerPriorityRunsFirst() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
             let timeline = Timeline()

@@ -18,7 +18,10 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Rounds of raw SQL limit then daemon drain, interleaved.") var rounds = 3
     @Option(help: "Jobs per claim, for the daemon and the raw loop alike.") var batch = 100
     @Option(help: "Worker slots of the daemon's queue (claims start when a quarter, at most a batch, is free).") var concurrency = 400
-    @Option(help: "Connections of the raw loop (the daemon keeps one claim and one completion in flight).") var rawConnections = 2
+    @Option(help: "Connections of the raw loop.") var rawConnections = 2
+    @Option(help: "The daemon's queue.claims_in_flight.") var claimsInFlight = JobDaemon.Configuration().claimsInFlight
+    @Option(help: "A second drain per round with this queue.claims_in_flight, as the previous version's baseline; 0 leaves it out.")
+    var baselineClaimsInFlight = 1
     @Option(help: "Clients of the pgbench baseline (the same claim and complete statements); 0 leaves it out.") var pgbenchClients = 4
     @Option(help: "Steady enqueue rate for the latency run, jobs/s.") var rate = 500
     @Option(help: "Length of the latency run, seconds.") var latencySeconds = 10
@@ -68,9 +71,23 @@ struct BenchCommand: AsyncParsableCommand {
                     try await QueueBenchmark.reset(client: client, logger: logger)
                     try await insertNoops(jobs, queue)
                     try await QueueBenchmark.analyze(client: client, logger: logger)
-                    let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration), logger: logger)
+                    var baselineDrainRate = Double.nan
+                    if baselineClaimsInFlight > 0 {
+                        baselineDrainRate = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration),
+                                                                      claimsInFlight: baselineClaimsInFlight, logger: logger).rate
+                        try await QueueBenchmark.reset(client: client, logger: logger)
+                        try await insertNoops(jobs, queue)
+                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                    }
+                    let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration),
+                                                          claimsInFlight: claimsInFlight, logger: logger)
                     report.rounds.append(.init(rawRate: rawRate, pgbenchRate: pgbenchRate, drainRate: drain.rate,
+                                               baselineDrainRate: baselineDrainRate,
                                                idleRSSMiB: drain.idleRSSMiB, peakRSSMiB: drain.peakRSSMiB))
+                    if baselineClaimsInFlight > 0 {
+                        print(String(format: "round %d: drain with claims_in_flight = %d: %.0f jobs/s; with %d: %.0f jobs/s (ratio %.2f)",
+                                     round, baselineClaimsInFlight, baselineDrainRate, claimsInFlight, drain.rate, drain.rate / baselineDrainRate))
+                    }
                     print(String(format: "round %d: raw SQL limit %.0f jobs/s, pgbench (%d clients) %.0f jobs/s, daemon drain %.0f jobs/s, ratio to raw %.2f, to pgbench %.2f, idle RSS %.0f MiB, peak RSS %.0f MiB",
                                  round, rawRate, pgbenchClients, pgbenchRate, drain.rate, drain.rate / rawRate, drain.rate / pgbenchRate,
                                  drain.idleRSSMiB, drain.peakRSSMiB))
@@ -119,7 +136,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     /// Drains with a real `evently-jobs serve` process, so time and peak memory are the daemon's
     /// own. The queue is paused while the process starts; the clock starts at resume.
-    func drainWithDaemon(client: PostgresClient, databaseURL: String, logger: Logger) async throws
+    func drainWithDaemon(client: PostgresClient, databaseURL: String, claimsInFlight: Int, logger: Logger) async throws
         -> (rate: Double, idleRSSMiB: Double, peakRSSMiB: Double) {
         let jobs = JobClient(client: client, logger: logger)
         try await jobs.setPaused(true, queue: "default")
@@ -135,6 +152,7 @@ struct BenchCommand: AsyncParsableCommand {
             enabled = false
             [queue]
             claim_batch = \(batch)
+            claims_in_flight = \(claimsInFlight)
             [queue.default]
             concurrency = \(concurrency)
             """, client: client, logger: logger)

@@ -2,7 +2,7 @@ import Foundation
 
 /// The bench's figures and their Markdown table (as BENCHMARKS.md quotes it).
 struct BenchReport {
-    struct Round { var rawRate: Double; var pgbenchRate: Double; var drainRate: Double; var idleRSSMiB: Double; var peakRSSMiB: Double }
+    struct Round { var rawRate: Double; var pgbenchRate: Double; var drainRate: Double; var baselineDrainRate: Double; var idleRSSMiB: Double; var peakRSSMiB: Double }
     var jobs: Int
     var batch: Int
     var concurrency: Int
@@ -40,6 +40,11 @@ struct BenchReport {
         lines.append(String(format: "| drain / raw SQL limit, median of rounds | %.2f |", BenchReport.median(ratios)))
         if pgbenchClients > 0 {
             lines.append(String(format: "| **drain / pgbench limit, median of rounds** | **%.2f** |", BenchReport.median(rounds.map { $0.drainRate / $0.pgbenchRate })))
+        }
+        let baselines = rounds.filter { !$0.baselineDrainRate.isNaN }
+        if !baselines.isEmpty {
+            lines.append(String(format: "| drain / drain with one claim in flight (previous version), median of rounds | %.2f |",
+                                BenchReport.median(baselines.map { $0.drainRate / $0.baselineDrainRate })))
         }
         lines.append(String(format: "| idle RSS, started and waiting (max of rounds) | %.0f MiB |", rounds.map(\.idleRSSMiB).max() ?? 0))
         lines.append(String(format: "| peak RSS during drain (max of rounds) | %.0f MiB |", rounds.map(\.peakRSSMiB).max() ?? 0))

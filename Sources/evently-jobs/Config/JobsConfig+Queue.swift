@@ -13,6 +13,7 @@ extension ConfReader {
         queue.defaultTimeout = try duration("queue", "job_timeout") ?? queue.defaultTimeout
         queue.defaultConcurrency = try integer("queue", "default_concurrency", in: 1...10_000) ?? queue.defaultConcurrency
         queue.claimBatch = try integer("queue", "claim_batch", in: 1...10_000) ?? queue.claimBatch
+        queue.claimsInFlight = try integer("queue", "claims_in_flight", in: 1...8) ?? queue.claimsInFlight
         for name in subsections(of: "queue") {
             queue.queues[name] = try integer("queue.\(name)", "concurrency", in: 1...10_000) ?? queue.defaultConcurrency
         }

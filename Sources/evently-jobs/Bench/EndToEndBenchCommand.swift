@@ -29,8 +29,9 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
     @Option(help: "Seconds of steady booking per rate.") var seconds = 10
     @Option(help: "Concurrent HTTP clients (each books as its own user).") var clients = 32
     @Option(help: "Events the bookings are spread over.") var events = 16
-    @Option(help: "A rate keeps up when its last delivery is out within this many seconds of its last booking.")
-    var keepUp = 5.0
+    @Option(help: "A rate keeps up when its last delivery is out within this many seconds of its last booking (a backlog that grows through a step ends later).")
+    var keepUp = 1.0
+    @Option(help: "Slots of the notifications queue (default: the configuration's).") var notificationSlots: Int?
 
     static let secret = "bench-e2e-secret-0123456789abcdef012345"
 
@@ -48,7 +49,8 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
 
         try await options.withDatabase(logLevel: { _ in .warning }) { config, logger, base in
             var clientConfiguration = try await BenchCommand.freshDatabase("evently_bench_e2e", base: base, logger: logger)
-            clientConfiguration.options.maximumConnections = max(24, config.database.poolSize)
+            // Every delivery slot holds a connection while it reads or marks its row.
+            clientConfiguration.options.maximumConnections = max(24, config.database.poolSize, (notificationSlots ?? 0) + 16)
             let receiver = SMSReceiver()
             let receiverPorts = AsyncStream.makeStream(of: Int.self)
             let receiverApp = receiver.application(logger: logger) { receiverPorts.continuation.yield($0) }
@@ -60,6 +62,7 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
                 guard let smsPort = await receiverIterator.next() else { return }
 
                 var daemonConfig = BenchDaemon.configuration(config, secret: Self.secret)
+                if let notificationSlots { daemonConfig.queue.queues[NotificationDispatch.queue] = notificationSlots }
                 daemonConfig.delivery.smtp.host = String(parts[0])
                 daemonConfig.delivery.smtp.port = smtpPort
                 daemonConfig.delivery.smtp.security = .off

@@ -100,8 +100,9 @@ import Testing
             let ledger = DeliveryLedger(client: f.client, logger: Self.logger, window: window)
 
             try await own(attempt: 1, leaseSeconds: 60)
-            let first = try #require(try await ledger.begin(id, context: context(1)))
+            let (first, target) = try #require(try await ledger.begin(id, context: context(1)))
             #expect(first.token == "\(job):1")
+            #expect(target.notification.id == id, "the row to send comes with the mark")
             #expect(first.holdsUntil - ContinuousClock.now <= window.total)
             #expect(try await f.sendingMark(id).by == "\(job):1")
 
@@ -121,7 +122,7 @@ import Testing
             // finds nothing to send.
             try await ledger.sent(first, providerMessageID: "<first@x>")
             #expect(try await f.notification(id).status == .sent)
-            #expect(try await ledger.begin(id, context: context(2)) == nil)
+            #expect(try await ledger.begin(id, context: context(2)) == nil, "nothing left to send")
 
             // A lease that lapsed by the database's clock is lost, rescued or not.
             let other = try await f.emailRow(for: try await f.user())

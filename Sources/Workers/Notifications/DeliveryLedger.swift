@@ -23,44 +23,35 @@ struct DeliveryLedger: Sendable {
     /// The longest any one write after the provider answered may wait for the database.
     static let writeLimit: Duration = .seconds(10)
 
-    /// The notification to send, or `nil` when there is nothing (left) to do.
-    func pending(_ id: UUID) async throws -> DeliveryTarget? {
-        let store = self.store
-        guard let target = try await client.withOpenConnection({ try await store.deliveryTarget(id: id, on: $0) }) else {
-            throw JobControl.discard(reason: "notification \(id) no longer exists")
-        }
-        switch target.notification.status {
-        case .queued, .failed:
-            // A failed row is sent again only when an operator retries its job.
-            return target
-        case .sent, .delivered, .read:
-            logger.info("notification already sent; not sending it again", metadata: ["notification_id": "\(id)"])
-            return nil
-        case .skipped:
-            return nil
-        }
-    }
-
-    /// This attempt's sending mark on the row, or `nil` when the row no longer needs sending.
+    /// This attempt's sending mark on the row and what to send, or `nil` when the row no longer
+    /// needs sending (sent, delivered, read or skipped already).
     ///
-    /// Throws ``JobControl/snooze(_:)`` (which spends no attempt) while another attempt's mark
-    /// is inside its window, and ``JobNoLongerOwned`` when this attempt lost its job.
-    func begin(_ id: UUID, context: JobContext) async throws -> SendingMark? {
+    /// One transaction: it confirms the attempt still owns its job, marks the row, and reads the
+    /// row with its user's contact (a read of its own before the mark cost a round trip per
+    /// message, BENCHMARKS.md "Messages sharing sessions"). Throws ``JobControl/snooze(_:)``
+    /// (which spends no attempt) while another attempt's mark is inside its window,
+    /// ``JobNoLongerOwned`` when this attempt lost its job, and ``JobControl/discard(reason:)``
+    /// when the row is gone.
+    func begin(_ id: UUID, context: JobContext) async throws -> (mark: SendingMark, target: DeliveryTarget)? {
         let store = self.store, window = self.window
         let token = context.attemptToken
         // Our clock starts before the database's: the mark is never taken to last longer here
         // than it does for the attempts that read `sending_since`.
         let started = ContinuousClock.now
-        let found = try await client.withOpenConnection { connection in
+        let (found, target) = try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 try await context.confirmOwnership(on: connection)
-                return try await store.markSending(id: id, by: token, window: window.total, on: connection)
+                let found = try await store.markSending(id: id, by: token, window: window.total, on: connection)
+                guard case .taken = found else { return (found, nil as DeliveryTarget?) }
+                return (found, try await store.deliveryTarget(id: id, on: connection))
             }
         }
         switch found {
         case .taken:
-            return SendingMark(id: id, token: token, startBy: started + SendingWindow.startWithin,
-                               holdsUntil: started + window.total)
+            guard let target else { throw JobControl.discard(reason: "notification \(id) no longer exists") }
+            let mark = SendingMark(id: id, token: token, startBy: started + SendingWindow.startWithin,
+                                   holdsUntil: started + window.total)
+            return (mark, target)
         case .heldElsewhere(let holder, let remaining):
             let wait = window.recheck(remaining: remaining)
             logger.info("""
@@ -69,7 +60,7 @@ struct DeliveryLedger: Sendable {
                 """, metadata: ["notification_id": "\(id)"])
             throw JobControl.snooze(wait)
         case .settled(let status):
-            logger.info("notification is \(status.rawValue) already; not sending it", metadata: ["notification_id": "\(id)"])
+            logger.info("notification is \(status.rawValue) already; not sending it again", metadata: ["notification_id": "\(id)"])
             return nil
         case .missing:
             throw JobControl.discard(reason: "notification \(id) no longer exists")

@@ -36,8 +36,7 @@ public struct EmailSendWorker: JobWorker {
     public func work(_ payload: Payload, context: JobContext) async throws {
         let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics)
         let id = payload.notificationID
-        guard let target = try await ledger.pending(id) else { return }
-        guard let mark = try await ledger.begin(id, context: context) else { return }
+        guard let (mark, target) = try await ledger.begin(id, context: context) else { return }
         guard settings.isEnabled else {
             return try await ledger.skip(mark, reason: "email is off: no SMTP host is configured")
         }

@@ -231,10 +231,21 @@ extension JobClient {
     }
 
     private func bulkBatch(_ action: BulkAction, ids: [Int64]?, filter: JobFilter, before: Int64?) async throws -> JobQueries.BulkBatch {
-        try await withConnection { [logger] connection in
-            let batch = try await JobQueries.bulk(action, ids: ids, filter: filter, before: before, on: connection, logger: logger)
-            try await JobQueries.notify(queues: Set(action == .retry ? batch.queues : []), on: connection, logger: logger)
-            return batch
+        // A retry skips jobs whose unique key another unfinished job holds, but a job enqueued
+        // with that key while the batch runs is not yet visible to its check: the update then
+        // fails on the unique index (23505). Run again, the batch sees the new holder and skips
+        // the job, as it skips the others.
+        var collisions = 0
+        while true {
+            do {
+                return try await withConnection { [logger] connection in
+                    let batch = try await JobQueries.bulk(action, ids: ids, filter: filter, before: before, on: connection, logger: logger)
+                    try await JobQueries.notify(queues: Set(action == .retry ? batch.queues : []), on: connection, logger: logger)
+                    return batch
+                }
+            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && action == .retry && collisions < 3 {
+                collisions += 1
+            }
         }
     }
 

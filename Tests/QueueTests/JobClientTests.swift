@@ -463,6 +463,36 @@ extension JobClientTests {
 
     /// Retrying a finished job whose unique key another unfinished job now holds is refused with
     /// a clear error, and the job stays as it was (schemathesis found this as a 500).
+    /// A job enqueued with the key while a bulk retry's batch runs is invisible to the batch's
+    /// check; the batch then collides with it on the unique index and is run again, skipping the
+    /// job instead of failing the whole action.
+    @Test func aBulkRetryRacingAnEnqueueOfTheSameKeySkipsTheJob() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations, maximumConnections: 6) { client in
+            let jobs = JobClient(client: client, logger: logger)
+            let old = try await jobs.enqueue(NewJob(kind: "diag.noop", options: .init(uniqueKey: "nightly"))).id
+            let other = try await jobs.enqueue(NewJob(kind: "diag.noop")).id
+            _ = try await jobs.cancel(id: old)
+            _ = try await jobs.cancel(id: other)
+            let (result, newer) = try await client.withConnection { holder in
+                // Enqueued in a transaction still open while the bulk retry runs.
+                try await holder.query("BEGIN", logger: logger)
+                let newer = try await JobClient.enqueue([NewJob(kind: "diag.noop", options: .init(uniqueKey: "nightly"))],
+                                                        on: holder, logger: logger)[0]
+                async let retried = jobs.bulk(.retry, ids: [old, other])
+                try await QT.waitUntil("""
+                    SELECT count(*) > 0 FROM pg_stat_activity
+                    WHERE datname = current_database() AND wait_event_type = 'Lock'
+                    """, on: client, "the bulk retry to wait on the open transaction's key")
+                try await holder.query("COMMIT", logger: logger)
+                return (try await retried, newer)
+            }
+            #expect(result == BulkResult(action: .retry, matched: 2, changed: 1), "the other job retried, the held one skipped")
+            #expect(try await jobs.job(id: old).state == .cancelled)
+            #expect(try await jobs.job(id: other).state == .available)
+            #expect(try await jobs.job(id: newer).state == .available)
+        }
+    }
+
     @Test func retryingAJobWhoseUniqueKeyIsHeldAgainSaysSo() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
             let jobs = JobClient(client: client, logger: logger)

@@ -80,6 +80,42 @@ import Testing
         #expect(perSession.count < mails.count / 2, "messages waiting for the one session went together: \(perSession)")
     }
 
+    /// While the one session is busy with a slow server: a message whose caller is cancelled
+    /// is taken back unsent, and one whose start-by time passes before the next session is
+    /// refused unsent, while the message beside it in that session goes out.
+    @Test func aWaitingMessageIsTakenBackWhenItsCallerIsCancelledOrTooLate() async throws {
+        let smtp = try await SMTPTestServer.start(dataReplyDelay: .seconds(2))
+        defer { smtp.stop() }
+        var settings = DeliveryFixture.smtp(smtp).smtp
+        settings.sessions = 1
+        let mailer = SMTPMailer(settings: settings)
+        func mail(_ name: String) -> OutgoingMail {
+            OutgoingMail(sender: "no-reply@evently.example", recipient: "\(name)@evently.example",
+                         message: "Subject: \(name)\r\n\r\nHello")
+        }
+        async let first: Void = mailer.send(mail("first"))
+        try await smtp.waitForEndsOfData(count: 1, timeout: .seconds(10))   // the session is busy now
+
+        // (Untyped closures: `throws(SMTPDeliveryError)` ones crashed Swift 6.3.1's
+        // LifetimeDependenceDiagnostics pass here.)
+        let cancelled = Task { try await mailer.send(mail("cancelled")) }
+        let late = Task { try await mailer.send(mail("late"), startBy: ContinuousClock.now + .milliseconds(300)) }
+        let onTime = Task { try await mailer.send(mail("ontime")) }
+        try await Task.sleep(for: .milliseconds(100))
+        cancelled.cancel()
+        let cancelledResult = await cancelled.result
+        #expect(throws: SMTPMailer.cancelledWhileWaiting) { try cancelledResult.get() }
+
+        try await first
+        let lateResult = await late.result
+        #expect(throws: SMTPDeliveryError.self) { try lateResult.get() }
+        if case .failure(let error) = lateResult { #expect("\(error)".contains("not started"), "\(error)") }
+        try await onTime.value
+
+        let subjects = try smtp.messages().compactMap(\.subject)
+        #expect(subjects.sorted() == ["first", "ontime"], "the cancelled and the late message never went out: \(subjects)")
+    }
+
     @Test func aBookingSendsOneConfirmationEmailWithItsReferenceAndAmount() async throws {
         let smtp = try await SMTPTestServer.start()
         defer { smtp.stop() }

@@ -43,7 +43,11 @@ struct DeliveryLedger: Sendable {
                 try await context.confirmOwnership(on: connection)
                 let found = try await store.markSending(id: id, by: token, window: window.total, on: connection)
                 guard case .taken = found else { return (found, nil as DeliveryTarget?) }
-                return (found, try await store.deliveryTarget(id: id, on: connection))
+                // Thrown inside, so the mark goes with the transaction.
+                guard let target = try await store.deliveryTarget(id: id, on: connection) else {
+                    throw JobControl.discard(reason: "notification \(id) has no user to send to")
+                }
+                return (found, target)
             }
         }
         switch found {

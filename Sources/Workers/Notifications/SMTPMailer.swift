@@ -45,19 +45,41 @@ public struct SMTPMailer: Sendable {
                 throw .permanent(code: 0, reply: "refused to send: the \(role) address \(problem)")
             }
         }
-        let result = await withCheckedContinuation { continuation in
-            let startsSession = waiting.state.withLock { state -> Bool in
-                state.messages.append(WaitingMessage(mail: mail, startBy: startBy, answer: continuation))
-                guard state.sessions < max(1, settings.sessions) else { return false }
-                state.sessions += 1
-                return true
+        let waiting = self.waiting, sessions = max(1, settings.sessions)
+        let id = waiting.state.withLock { state in
+            state.lastID += 1
+            state.notQueuedYet.insert(state.lastID)
+            return state.lastID
+        }
+        // A caller cancelled (its job's timeout, a shutdown) while its message waits takes the
+        // message back: sent later, after the process may have given up on it, it could go
+        // out without ever being recorded, and then again on the job's rescue.
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                let (queued, startsSession) = waiting.state.withLock { state -> (Bool, Bool) in
+                    guard state.notQueuedYet.remove(id) != nil else { return (false, false) }
+                    state.messages.append(WaitingMessage(id: id, mail: mail, startBy: startBy, answer: continuation))
+                    guard state.sessions < sessions else { return (true, false) }
+                    state.sessions += 1
+                    return (true, true)
+                }
+                guard queued else { return continuation.resume(returning: .failure(Self.cancelledWhileWaiting)) }
+                // A task of its own: the caller that started the sessions may be cancelled while
+                // the others' messages ride in them.
+                if startsSession { Task { await runSessions() } }
             }
-            // A task of its own: the caller that started the sessions may be cancelled while
-            // the others' messages ride in them.
-            if startsSession { Task { await runSessions() } }
+        } onCancel: {
+            let taken = waiting.state.withLock { state -> WaitingMessage? in
+                if state.notQueuedYet.remove(id) != nil { return nil }
+                guard let index = state.messages.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.messages.remove(at: index)
+            }
+            taken?.answer.resume(returning: .failure(Self.cancelledWhileWaiting))
         }
         try result.get()
     }
+
+    static let cancelledWhileWaiting = SMTPDeliveryError.connection("cancelled while waiting for a session: nothing was sent")
 
     /// Runs sessions while messages wait, then ends (and counts itself out) once none do.
     private func runSessions() async {
@@ -229,6 +251,11 @@ public struct SMTPMailer: Sendable {
                 let reason = tlsError.withUnsafeBufferPointer { $0.baseAddress.map { String(cString: $0) } ?? "" }
                 return .connection("STARTTLS failed: \(reason)")
             }
+            return nil
+        }()
+        // Why the session ended early, for the messages that got no reply of their own (a
+        // message refused before the connection dropped keeps its refusal).
+        let connectionFailure: SMTPDeliveryError? = {
             // When TLS to an SMTPS server failed, its reason beats libesmtp's "connection closed".
             if let tlsFailure = relay?.lastFailure {
                 return .connection("TLS to \(host):\(settings.port) failed: \(tlsFailure)")
@@ -237,8 +264,11 @@ public struct SMTPMailer: Sendable {
         }()
         return envelopes.map { envelope in
             let result = Self.outcome(message: envelope.message, recipient: envelope.recipient)
-            if case .success = result { return result }
-            return sessionFailure.map { .failure($0) } ?? result
+            switch result {
+            case .success: return result
+            case .failure(.connection): return (sessionFailure ?? connectionFailure).map { .failure($0) } ?? result
+            case .failure: return sessionFailure.map { .failure($0) } ?? result
+            }
         }
     }
 
@@ -317,6 +347,7 @@ extension Optional where Wrapped == String {
 
 /// A message handed to the mailer, waiting for a session to carry it.
 private struct WaitingMessage: Sendable {
+    var id: Int
     var mail: OutgoingMail
     var startBy: ContinuousClock.Instant?
     var answer: CheckedContinuation<Result<Void, SMTPDeliveryError>, Never>
@@ -327,6 +358,10 @@ private final class MessagesWaiting: Sendable {
     struct State {
         var messages: [WaitingMessage] = []
         var sessions = 0
+        var lastID = 0
+        /// Messages handed over but not in `messages` yet: a cancellation that comes first
+        /// leaves them out.
+        var notQueuedYet: Set<Int> = []
     }
 
     let state = Mutex(State())

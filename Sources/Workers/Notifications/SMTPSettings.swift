@@ -21,6 +21,9 @@ public struct SMTPSettings: Sendable {
 
     /// The mail thread pool's size: no more sessions than this can run at once.
     public static let mostSessions = 16
+    /// Each message a session may carry widens the sending window a crashed attempt's rescue
+    /// waits out by six replies' timeouts: 50 make it over 2.5 hours at the default timeout.
+    public static let mostMessagesPerSession = 50
 
     public init() {}
 

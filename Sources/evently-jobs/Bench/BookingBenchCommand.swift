@@ -198,9 +198,16 @@ enum BenchDaemon {
         do {
             try await client.whileRunning {
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask { try await runningDaemon.run() }
+                    group.addTask {
+                        // A daemon that fails before it listens ends the wait for its port.
+                        defer { portContinuation.finish() }
+                        try await runningDaemon.run()
+                    }
                     var portIterator = ports.makeAsyncIterator()
-                    guard let port = await portIterator.next() else { return }
+                    guard let port = await portIterator.next() else {
+                        try await group.waitForAll()
+                        throw CommandFailure(message: "the daemon stopped before its HTTP intake listened")
+                    }
                     do {
                         try await body(client, http, port)
                     } catch {

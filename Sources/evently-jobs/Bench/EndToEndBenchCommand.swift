@@ -57,9 +57,15 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
             let receiverGroup = ServiceGroup(services: [receiverApp], gracefulShutdownSignals: [], logger: logger)
 
             try await withThrowingTaskGroup(of: Void.self) { outer in
-                outer.addTask { try await receiverGroup.run() }
+                outer.addTask {
+                    defer { receiverPorts.continuation.finish() }
+                    try await receiverGroup.run()
+                }
                 var receiverIterator = receiverPorts.stream.makeAsyncIterator()
-                guard let smsPort = await receiverIterator.next() else { return }
+                guard let smsPort = await receiverIterator.next() else {
+                    try await outer.waitForAll()
+                    throw CommandFailure(message: "the SMS receiver stopped before it listened")
+                }
 
                 var daemonConfig = BenchDaemon.configuration(config, secret: Self.secret)
                 if let notificationSlots { daemonConfig.queue.queues[NotificationDispatch.queue] = notificationSlots }

@@ -15,7 +15,7 @@ extension ConfReader {
         smtp.timeout = try duration("smtp", "timeout") ?? smtp.timeout
         smtp.caFile = try string("smtp", "ca_file")
         smtp.sessions = try integer("smtp", "sessions", in: 1...SMTPSettings.mostSessions) ?? smtp.sessions
-        smtp.messagesPerSession = try integer("smtp", "messages_per_session", in: 1...1_000) ?? smtp.messagesPerSession
+        smtp.messagesPerSession = try integer("smtp", "messages_per_session", in: 1...SMTPSettings.mostMessagesPerSession) ?? smtp.messagesPerSession
         delivery.smtp = smtp
 
         var sms = delivery.sms

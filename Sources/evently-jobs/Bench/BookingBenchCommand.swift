@@ -71,23 +71,7 @@ struct BookingBenchCommand: AsyncParsableCommand {
 
     /// Users (one per client, with tokens) and events with room for every booking of the run.
     func prepare(client: PostgresClient, logger: Logger) async throws -> Setup {
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256)
-        var users: [UUID] = []
-        var tokens: [String] = []
-        let userStore = UserStore(logger: logger)
-        for index in 0..<clients {
-            let id = UUID()
-            let role = index == 0 ? "admin" : "user"
-            _ = try await client.withOpenConnection { connection in
-                try await userStore.upsert(UserClaims(id: id, email: "bench\(index)@example.com", role: index == 0 ? .admin : .user),
-                                           now: Date(), on: connection)
-            }
-            users.append(id)
-            tokens.append(try await keys.sign(Authenticator.Claims(
-                sub: .init(value: id.uuidString), email: "bench\(index)@example.com", role: role,
-                exp: .init(value: Date().addingTimeInterval(3600)), phoneNumber: nil)))
-        }
+        let (users, tokens) = try await BenchDaemon.users(clients, secret: Self.secret, client: client, logger: logger)
         let eventStore = EventStore(logger: logger)
         func event(_ name: String) async throws -> UUID {
             try await client.withOpenConnection { connection in
@@ -146,18 +130,9 @@ struct BookingBenchCommand: AsyncParsableCommand {
                 group.addTask {
                     var done = 0
                     while ContinuousClock.now < deadline {
-                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/bookings")
-                        request.method = .POST
-                        request.headers.add(name: "Authorization", value: "Bearer \(tokens[index])")
-                        request.headers.add(name: "Content-Type", value: "application/json")
-                        request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
-                        let eventID = events[(index + done) % events.count]
-                        request.body = .bytes(ByteBuffer(string: #"{"event_id": "\#(eventID)", "quantity": 1}"#))
-                        let response = try await http.execute(request, timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 16)
-                        guard response.status.code == 201 else {
-                            throw CommandFailure(message: "booking over HTTP answered \(response.status.code)")
-                        }
+                        let status = try await BenchDaemon.bookOneSeat(http: http, port: port, token: tokens[index],
+                                                                       eventID: events[(index + done) % events.count])
+                        guard status == 201 else { throw CommandFailure(message: "booking over HTTP answered \(status)") }
                         done += 1
                     }
                     return done
@@ -181,6 +156,44 @@ enum BenchDaemon {
         daemonConfig.intake.rateLimitPerAddress = 0
         daemonConfig.scheduling.enabled = false
         return daemonConfig
+    }
+
+    /// `count` users, the first an admin, stored with a bearer token each signed with `secret`;
+    /// with `phones`, each has a phone number, so its bookings are texted too.
+    static func users(_ count: Int, secret: String, phones: Bool = false, client: PostgresClient,
+                      logger: Logger) async throws -> (ids: [UUID], tokens: [String]) {
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        var users: [UUID] = []
+        var tokens: [String] = []
+        let userStore = UserStore(logger: logger)
+        for index in 0..<count {
+            let id = UUID()
+            let role: UserRole = index == 0 ? .admin : .user
+            let email = "bench\(index)@evently.example"
+            let phone = phones ? "+1555\(String(format: "%07d", index))" : nil
+            _ = try await client.withOpenConnection { connection in
+                try await userStore.upsert(UserClaims(id: id, email: email, role: role, phone: phone), now: Date(), on: connection)
+            }
+            users.append(id)
+            tokens.append(try await keys.sign(Authenticator.Claims(
+                sub: .init(value: id.uuidString), email: email, role: role.rawValue,
+                exp: .init(value: Date().addingTimeInterval(6 * 3600)), phoneNumber: phone)))
+        }
+        return (users, tokens)
+    }
+
+    /// `POST /v1/bookings` for one seat of `eventID` with a fresh idempotency key; the status.
+    static func bookOneSeat(http: HTTPClient, port: Int, token: String, eventID: UUID) async throws -> UInt {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/bookings")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
+        request.body = .bytes(ByteBuffer(string: #"{"event_id": "\#(eventID)", "quantity": 1}"#))
+        let response = try await http.execute(request, timeout: .seconds(30))
+        _ = try await response.body.collect(upTo: 1 << 16)
+        return response.status.code
     }
 
     /// Runs the daemon of `config`, then `body` with a database client, an HTTP client of

@@ -27,15 +27,7 @@ struct EmailBenchCommand: AsyncParsableCommand {
     var daemonSlots: Int { slots ?? concurrency }
 
     func run() async throws {
-        let parts = smtp.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]) else {
-            throw ValidationError("--smtp takes host:port, e.g. 127.0.0.1:2525")
-        }
-        var settings = SMTPSettings()
-        settings.host = String(parts[0])
-        settings.port = port
-        settings.security = .off
-        settings.from = "Evently Bench <bench@evently.example>"
+        var settings = try Self.benchSMTP(smtp, base: SMTPSettings())
         settings.sessions = sessions
         settings.messagesPerSession = messagesPerSession
 
@@ -62,6 +54,21 @@ struct EmailBenchCommand: AsyncParsableCommand {
                 print(String(format: "daemon ÷ bare SMTP, median of %d rounds: %.2f", rounds, BenchReport.median(ratios)))
             }
         }
+    }
+
+    /// `base` pointed at the plain SMTP server `address` (`host:port`), as the bench's sender.
+    static func benchSMTP(_ address: String, base: SMTPSettings) throws -> SMTPSettings {
+        let parts = address.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else {
+            throw ValidationError("--smtp takes host:port, e.g. 127.0.0.1:2525")
+        }
+        var settings = base
+        settings.host = String(parts[0])
+        settings.port = port
+        settings.security = .off
+        settings.user = nil
+        settings.from = "Evently Bench <bench@evently.example>"
+        return settings
     }
 
     /// One user and one event the notifications are about.

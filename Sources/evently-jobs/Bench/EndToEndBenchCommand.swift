@@ -35,16 +35,16 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
 
     static let secret = "bench-e2e-secret-0123456789abcdef012345"
 
+    func validate() throws {
+        _ = try EmailBenchCommand.benchSMTP(smtp, base: SMTPSettings())
+    }
+
     func run() async throws {
         let steps = try rates.split(separator: ",").map { text -> Int in
             guard let rate = Int(text.trimmingCharacters(in: .whitespaces)), rate > 0 else {
                 throw ValidationError("--rates takes positive whole numbers separated by commas, e.g. 25,50,100")
             }
             return rate
-        }
-        let parts = smtp.split(separator: ":")
-        guard parts.count == 2, let smtpPort = Int(parts[1]) else {
-            throw ValidationError("--smtp takes host:port, e.g. 127.0.0.1:2525")
         }
 
         try await options.withDatabase(logLevel: { _ in .warning }) { config, logger, base in
@@ -69,11 +69,7 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
 
                 var daemonConfig = BenchDaemon.configuration(config, secret: Self.secret)
                 if let notificationSlots { daemonConfig.queue.queues[NotificationDispatch.queue] = notificationSlots }
-                daemonConfig.delivery.smtp.host = String(parts[0])
-                daemonConfig.delivery.smtp.port = smtpPort
-                daemonConfig.delivery.smtp.security = .off
-                daemonConfig.delivery.smtp.user = nil
-                daemonConfig.delivery.smtp.from = "Evently Bench <bench@evently.example>"
+                daemonConfig.delivery.smtp = try EmailBenchCommand.benchSMTP(smtp, base: config.delivery.smtp)
                 daemonConfig.delivery.sms.url = "http://127.0.0.1:\(smsPort)/sms"
                 daemonConfig.delivery.sms.secret = "bench-sms-secret"
                 daemonConfig.delivery.sms.from = "Evently"
@@ -110,30 +106,14 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
 
     /// Users with phone numbers (so every booking is mailed and texted), their tokens, events.
     func prepare(client: PostgresClient, logger: Logger) async throws -> Setup {
-        let keys = JWTKeyCollection()
-        await keys.add(hmac: HMACKey(from: Self.secret), digestAlgorithm: .sha256)
-        var tokens: [String] = []
-        var admin: UUID?
-        let userStore = UserStore(logger: logger)
-        for index in 0..<clients {
-            let id = UUID()
-            let phone = "+1555\(String(format: "%07d", index))"
-            _ = try await client.withOpenConnection { connection in
-                try await userStore.upsert(UserClaims(id: id, email: "reader\(index)@evently.example", role: index == 0 ? .admin : .user,
-                                                      phone: phone), now: Date(), on: connection)
-            }
-            if admin == nil { admin = id }
-            tokens.append(try await keys.sign(Authenticator.Claims(
-                sub: .init(value: id.uuidString), email: "reader\(index)@evently.example", role: index == 0 ? "admin" : "user",
-                exp: .init(value: Date().addingTimeInterval(6 * 3600)), phoneNumber: phone)))
-        }
+        let (users, tokens) = try await BenchDaemon.users(clients, secret: Self.secret, phones: true, client: client, logger: logger)
         var eventIDs: [UUID] = []
         let eventStore = EventStore(logger: logger)
         for index in 0..<events {
             let id = try await client.withOpenConnection { connection in
                 try await eventStore.create(NewEvent(name: "Bench night \(index)", venue: "Bench Hall", startsAt: Date().addingTimeInterval(86_400 * 30),
                                                      capacity: 5_000_000, basePrice: 25),
-                                            by: admin!, now: Date(), on: connection).id
+                                            by: users[0], now: Date(), on: connection).id
             }
             eventIDs.append(id)
         }
@@ -157,15 +137,9 @@ struct EndToEndBenchCommand: AsyncParsableCommand {
                         guard slot < total else { return failed }
                         let due = started + .seconds(Double(slot) / Double(rate))
                         if due > ContinuousClock.now { try await Task.sleep(until: due) }
-                        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/bookings")
-                        request.method = .POST
-                        request.headers.add(name: "Authorization", value: "Bearer \(setup.tokens[index])")
-                        request.headers.add(name: "Content-Type", value: "application/json")
-                        request.headers.add(name: "Idempotency-Key", value: UUID().uuidString)
-                        request.body = .bytes(ByteBuffer(string: #"{"event_id": "\#(setup.events[slot % setup.events.count])", "quantity": 1}"#))
-                        let response = try await http.execute(request, timeout: .seconds(30))
-                        _ = try await response.body.collect(upTo: 1 << 16)
-                        if response.status.code != 201 { failed += 1 }
+                        let status = try await BenchDaemon.bookOneSeat(http: http, port: port, token: setup.tokens[index],
+                                                                       eventID: setup.events[slot % setup.events.count])
+                        if status != 201 { failed += 1 }
                     }
                 }
             }

@@ -23,7 +23,9 @@ final class LiveSubscriber: Sendable {
 
     private struct State {
         var ended: LiveEnd?
-        var catchingUp = false
+        /// Catch-ups under way: the stream's own at connect, and the hub's after a lost LISTEN
+        /// or a failed read can overlap; live changes are held until the last one ends.
+        var catchingUp = 0
         var held: [LiveMessage] = []
         var cursor: Int64
         var start: Int64
@@ -69,7 +71,7 @@ final class LiveSubscriber: Sendable {
             if let sequence = message.sequence {
                 guard state.recent.insert(sequence) else { return false }
                 state.cursor = max(state.cursor, sequence)
-                if state.catchingUp {
+                if state.catchingUp > 0 {
                     state.held.append(message)
                     return false
                 }
@@ -86,12 +88,15 @@ final class LiveSubscriber: Sendable {
     /// Sends `messages` (changes the client missed, oldest first) before anything newer: live
     /// changes that arrive meanwhile are held until ``finishCatchingUp()``.
     func beginCatchingUp() {
-        state.withLock { $0.catchingUp = true }
+        state.withLock { $0.catchingUp += 1 }
     }
 
     func finishCatchingUp() {
         let held = state.withLock { state -> [LiveMessage] in
-            state.catchingUp = false
+            // An overlapping catch-up that ends first must not release what the other has not
+            // sent yet: that put live changes ahead of older missed ones (seen in CI).
+            state.catchingUp = max(0, state.catchingUp - 1)
+            guard state.catchingUp == 0 else { return [] }
             defer { state.held = [] }
             return state.held.sorted { ($0.sequence ?? 0) < ($1.sequence ?? 0) }
         }

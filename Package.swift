@@ -81,6 +81,8 @@ let package = Package(
         .target(
             name: "BookingCore",
             dependencies: [
+                // For the database helpers every module shares (prepared statements, open connections).
+                "Queue",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -508,14 +508,30 @@ enum JobQueries {
     /// operator can take the job away, so whatever the caller writes commits only while it
     /// owned the job. Returns false when it does not own it.
     static func lockOwned(id: Int64, attempt: Int, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.openQuery("""
+        try await !connection.run(LockOwned(id: id, attempt: attempt), logger: logger).isEmpty
+    }
+
+    /// Run by every worker that writes in its own transaction, and before every message sent:
+    /// prepared (``StatementPreparation``).
+    struct LockOwned: PostgresPreparedStatement {
+        static let name = "evently_jobs_lock_owned"
+        static let sql = """
             SELECT 1 FROM evently_jobs.jobs
-            WHERE id = \(id) AND attempt = \(attempt) AND state = 'running' AND lease_expires_at > clock_timestamp()
+            WHERE id = $1 AND attempt = $2 AND state = 'running' AND lease_expires_at > clock_timestamp()
             FOR NO KEY UPDATE
-            """, logger: logger)
-        var owned = false
-        for try await _ in rows { owned = true }
-        return owned
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.int8, .int4]
+        let id: Int64
+        let attempt: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(id)
+            bindings.append(Int32(attempt))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
     }
 }
 

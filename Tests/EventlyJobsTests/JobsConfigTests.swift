@@ -31,6 +31,7 @@ import Workers
         #expect(config.intake.enqueueKinds == ["diag.*", "report.build"])
         #expect(config.intake.trustedProxies.isEmpty)
         #expect(config.booking.combineMax == 64)
+        #expect(config.database.preparedStatements, "prepared unless behind an old PgBouncer")
     }
 
     @Test func valuesAreTypedByHowTheyAreWritten() throws {
@@ -39,6 +40,7 @@ import Workers
             [database]
             url = "postgres://u:p@db:5432/evently" # trailing comment
             pool_size = 4
+            prepared_statements = false
             [http]
             enabled = false
             port = 9_090
@@ -52,6 +54,7 @@ import Workers
             """)
         #expect(config.database.url == "postgres://u:p@db:5432/evently")
         #expect(config.database.poolSize == 4)
+        #expect(config.database.preparedStatements == false)
         #expect(config.http.enabled == false)
         #expect(config.http.port == 9090)
         #expect(config.queue.pollInterval == .milliseconds(250))

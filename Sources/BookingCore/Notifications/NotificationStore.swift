@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Queue
 
 /// The statements on `evently.notifications`: creating rows (once per dedupe key), the
 /// delivery state machine the senders drive, and the user's own inbox.
@@ -265,14 +266,10 @@ public struct NotificationStore: Sendable {
     public func markSending(id: UUID, by token: String, window: Duration,
                             on connection: PostgresConnection) async throws -> SendingMark {
         let windowMilliseconds = Int(window / .milliseconds(1))
-        let taken = try await transition("""
-            UPDATE evently.notifications SET sending_by = \(token), sending_since = now()
-            WHERE id = \(id) AND status IN ('queued', 'failed')
-              AND (sending_by IS NULL OR sending_by = \(token)
-                   OR sending_since <= now() - \(windowMilliseconds) * interval '1 millisecond')
-            RETURNING id
-            """, on: connection)
-        if taken { return .taken }
+        guard !connection.isClosed else { throw DatabaseConnectionLost() }
+        let taken = try await connection.run(TakeSendingMark(id: id, token: token, windowMilliseconds: windowMilliseconds),
+                                             logger: logger)
+        if !taken.isEmpty { return .taken }
         let found = try await connection.firstRow("""
             SELECT status, sending_by,
                    (extract(epoch FROM sending_since - now()) * 1000)::float8 + \(windowMilliseconds)
@@ -289,13 +286,9 @@ public struct NotificationStore: Sendable {
     @discardableResult
     public func markSent(id: UUID, providerMessageID: String?, sendingBy token: String, now: Date,
                          on connection: PostgresConnection) async throws -> Bool {
-        try await transition("""
-            UPDATE evently.notifications
-            SET status = 'sent', sent_at = \(now), provider_message_id = coalesce(\(providerMessageID)::text, provider_message_id),
-                sending_by = NULL, sending_since = NULL
-            WHERE id = \(id) AND status IN ('queued', 'failed') AND sending_by = \(token)
-            RETURNING id
-            """, on: connection)
+        guard !connection.isClosed else { throw DatabaseConnectionLost() }
+        return try await !connection.run(MarkSentByMark(id: id, providerMessageID: providerMessageID, token: token, now: now),
+                                         logger: logger).isEmpty
     }
 
     /// Fails the row for good on behalf of the attempt whose mark it carries, and clears the
@@ -339,18 +332,8 @@ public struct NotificationStore: Sendable {
 
     /// A notification with the addresses its recipient has now, for a sender.
     public func deliveryTarget(id: UUID, on connection: PostgresConnection) async throws -> DeliveryTarget? {
-        // One round trip: the row's columns first (decoded as everywhere), then the contact.
-        try await connection.firstRow("""
-            SELECT \(unescaped: Self.columns("n")), u.email, u.phone
-            FROM evently.notifications AS n JOIN evently.users AS u ON u.id = n.user_id
-            WHERE n.id = \(id)
-            """, logger: logger) { row in
-            let notification = try Self.decode(row)
-            let columns = row.makeRandomAccess()
-            let email = try columns[columns.count - 2].decode(String.self)
-            let phone = try columns[columns.count - 1].decode(String?.self)
-            return DeliveryTarget(notification: notification, email: email, phone: phone)
-        }
+        guard !connection.isClosed else { throw DatabaseConnectionLost() }
+        return try await connection.run(ReadDeliveryTarget(id: id), logger: logger).first
     }
 
     /// The phone numbers of `userIDs` that have one (for choosing channels).
@@ -374,5 +357,89 @@ public struct NotificationStore: Sendable {
 
     private func transition(_ query: PostgresQuery, on connection: PostgresConnection) async throws -> Bool {
         try await connection.firstRow(query, logger: logger) { try $0.decode(UUID.self) } != nil
+    }
+}
+
+// MARK: Prepared statements of the delivery path
+
+// Run once or twice for every message sent: prepared (``StatementPreparation``).
+extension NotificationStore {
+    /// ``markSending(id:by:window:on:)``'s taking of the mark.
+    struct TakeSendingMark: PostgresPreparedStatement {
+        static let name = "evently_take_sending_mark"
+        static let sql = """
+            UPDATE evently.notifications SET sending_by = $2, sending_since = now()
+            WHERE id = $1 AND status IN ('queued', 'failed')
+              AND (sending_by IS NULL OR sending_by = $2 OR sending_since <= now() - $3 * interval '1 millisecond')
+            RETURNING id
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .int8]
+        let id: UUID
+        let token: String
+        let windowMilliseconds: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 3)
+            bindings.append(id)
+            bindings.append(token)
+            bindings.append(Int64(windowMilliseconds))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    /// ``markSent(id:providerMessageID:sendingBy:now:on:)``.
+    struct MarkSentByMark: PostgresPreparedStatement {
+        static let name = "evently_mark_sent_by_mark"
+        static let sql = """
+            UPDATE evently.notifications
+            SET status = 'sent', sent_at = $4, provider_message_id = coalesce($2, provider_message_id),
+                sending_by = NULL, sending_since = NULL
+            WHERE id = $1 AND status IN ('queued', 'failed') AND sending_by = $3
+            RETURNING id
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .text, .timestamptz]
+        let id: UUID
+        let providerMessageID: String?
+        let token: String
+        let now: Date
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(id)
+            bindings.append(providerMessageID)
+            bindings.append(token)
+            bindings.append(now)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws {}
+    }
+
+    /// ``deliveryTarget(id:on:)``: the row's columns first (decoded as everywhere), then the contact.
+    struct ReadDeliveryTarget: PostgresPreparedStatement {
+        static let name = "evently_read_delivery_target"
+        static let sql = """
+            SELECT \(NotificationStore.columns("n")), u.email, u.phone
+            FROM evently.notifications AS n JOIN evently.users AS u ON u.id = n.user_id
+            WHERE n.id = $1
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuid]
+        let id: UUID
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(id)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> DeliveryTarget {
+            let notification = try NotificationStore.decode(row)
+            let columns = row.makeRandomAccess()
+            let email = try columns[columns.count - 2].decode(String.self)
+            let phone = try columns[columns.count - 1].decode(String?.self)
+            return DeliveryTarget(notification: notification, email: email, phone: phone)
+        }
     }
 }

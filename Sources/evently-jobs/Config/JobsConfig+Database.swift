@@ -9,6 +9,9 @@ extension JobsConfig {
         var embeddedDirectory: String = ".evently/postgres"
         var poolSize: Int = 12
         var connectTimeout: Duration = .seconds(5)
+        /// The per-job and per-message statements as named prepared statements (``StatementPreparation``);
+        /// off for PgBouncer before 1.21 in transaction mode.
+        var preparedStatements = true
     }
 
     /// The embedded cluster's folder as an absolute URL.
@@ -30,6 +33,7 @@ extension ConfReader {
         database.embeddedDirectory = try string("database", "embedded_dir") ?? database.embeddedDirectory
         database.poolSize = try integer("database", "pool_size", in: 2...500) ?? database.poolSize
         database.connectTimeout = try duration("database", "connect_timeout") ?? database.connectTimeout
+        database.preparedStatements = try boolean("database", "prepared_statements") ?? database.preparedStatements
         return database
     }
 }

@@ -27,6 +27,11 @@ struct Daemon: Sendable {
     /// The pool outlives the service group: services stop first (in reverse order, the HTTP
     /// intake before the workers), and only then are database connections closed.
     func run() async throws {
+        // Every task of the daemon (workers, intake, scheduler) inherits the setting.
+        try await StatementPreparation.$enabled.withValue(config.database.preparedStatements) { try await runServices() }
+    }
+
+    private func runServices() async throws {
         let client = PostgresClient(configuration: clientConfiguration, backgroundLogger: logger)
         try await client.whileRunning {
             let migrator = DatabaseSchema.migrator(logger: logger)

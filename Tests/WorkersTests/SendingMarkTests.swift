@@ -55,6 +55,47 @@ import Testing
         }
     }
 
+    /// The messages of one session are recorded in one statement (`SentMarks`); each row moves
+    /// only under its own attempt's mark, whatever the others in the statement are.
+    @Test(.timeLimit(.minutes(2)))
+    func marksRecordedTogetherEachNeedTheirOwnAttemptsMark() async throws {
+        try await DeliveryFixture.with { f in
+            let user = try await f.user()
+            let store = NotificationStore(logger: Self.logger)
+            var ids: [UUID] = []
+            for index in 0..<4 {
+                let id = try await f.emailRow(for: user)
+                #expect(try await f.tx { try await store.markSending(id: id, by: "9:\(index)", window: .seconds(60), on: $0) } == .taken)
+                ids.append(id)
+            }
+            let sentMarks = SentMarks(client: f.client, logger: Self.logger)
+            let at = Date(timeIntervalSince1970: 1_900_000_000)
+            // Submitted at once, as a session's messages end: the 2nd carries a stale token.
+            let recorded = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+                for (index, id) in ids.enumerated() {
+                    let mark = SentMark(id: id, providerMessageID: index == 3 ? nil : "<\(index)@x>",
+                                        sendingBy: index == 1 ? "8:1" : "9:\(index)", at: at)
+                    group.addTask { (index, try await sentMarks.record(mark)) }
+                }
+                var results: [Int: Bool] = [:]
+                for try await (index, ok) in group { results[index] = ok }
+                return results
+            }
+            #expect(recorded == [0: true, 1: false, 2: true, 3: true])
+            for (index, id) in ids.enumerated() {
+                let row = try await f.notification(id)
+                if index == 1 {
+                    #expect(row.status == .queued && row.providerMessageID == nil)
+                    #expect(try await f.sendingMark(id).by == "9:1", "another attempt's mark stays")
+                } else {
+                    #expect(row.status == .sent && row.sentAt == at)
+                    #expect(row.providerMessageID == (index == 3 ? nil : "<\(index)@x>"))
+                    #expect(try await f.sendingMark(id).by == nil)
+                }
+            }
+        }
+    }
+
     /// A failure that leaves nothing to wait for (the session is over) clears the mark, so the
     /// retry does not wait out the window.
     @Test(.timeLimit(.minutes(2)))

@@ -286,9 +286,16 @@ public struct NotificationStore: Sendable {
     @discardableResult
     public func markSent(id: UUID, providerMessageID: String?, sendingBy token: String, now: Date,
                          on connection: PostgresConnection) async throws -> Bool {
+        try await markSent([SentMark(id: id, providerMessageID: providerMessageID, sendingBy: token, at: now)], on: connection)
+            .contains(id)
+    }
+
+    /// ``markSent(id:providerMessageID:sendingBy:now:on:)`` for many rows in one statement (the
+    /// messages of one SMTP session end together); returns the ids that were recorded.
+    public func markSent(_ marks: [SentMark], on connection: PostgresConnection) async throws -> Set<UUID> {
+        guard !marks.isEmpty else { return [] }
         guard !connection.isClosed else { throw DatabaseConnectionLost() }
-        return try await !connection.run(MarkSentByMark(id: id, providerMessageID: providerMessageID, token: token, now: now),
-                                         logger: logger).isEmpty
+        return Set(try await connection.run(MarkSentByMarks(marks: marks), logger: logger))
     }
 
     /// Fails the row for good on behalf of the attempt whose mark it carries, and clears the
@@ -389,32 +396,31 @@ extension NotificationStore {
         func decodeRow(_ row: PostgresRow) throws {}
     }
 
-    /// ``markSent(id:providerMessageID:sendingBy:now:on:)``.
-    struct MarkSentByMark: PostgresPreparedStatement {
-        static let name = "evently_mark_sent_by_mark"
+    /// ``markSent(_:on:)``. A message without a provider id travels as '' (arrays of optionals
+    /// do not bind) and keeps the id the row has.
+    struct MarkSentByMarks: PostgresPreparedStatement {
+        static let name = "evently_mark_sent_by_marks"
         static let sql = """
-            UPDATE evently.notifications
-            SET status = 'sent', sent_at = $4, provider_message_id = coalesce($2, provider_message_id),
+            UPDATE evently.notifications AS n
+            SET status = 'sent', sent_at = m.sent_at, provider_message_id = coalesce(nullif(m.provider_id, ''), n.provider_message_id),
                 sending_by = NULL, sending_since = NULL
-            WHERE id = $1 AND status IN ('queued', 'failed') AND sending_by = $3
-            RETURNING id
+            FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[]) AS m(id, provider_id, token, sent_at)
+            WHERE n.id = m.id AND n.status IN ('queued', 'failed') AND n.sending_by = m.token
+            RETURNING n.id
             """
-        static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .text, .timestamptz]
-        let id: UUID
-        let providerMessageID: String?
-        let token: String
-        let now: Date
+        static let bindingDataTypes: [PostgresDataType] = [.uuidArray, .textArray, .textArray, .timestamptzArray]
+        let marks: [SentMark]
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 4)
-            bindings.append(id)
-            bindings.append(providerMessageID)
-            bindings.append(token)
-            bindings.append(now)
+            bindings.append(marks.map(\.id))
+            bindings.append(marks.map { $0.providerMessageID ?? "" })
+            bindings.append(marks.map(\.token))
+            bindings.append(marks.map(\.at))
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws {}
+        func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
     }
 
     /// ``deliveryTarget(id:on:)``: the row's columns first (decoded as everywhere), then the contact.
@@ -441,5 +447,20 @@ extension NotificationStore {
             let phone = try columns[columns.count - 1].decode(String?.self)
             return DeliveryTarget(notification: notification, email: email, phone: phone)
         }
+    }
+}
+
+/// A message handed to its provider by the attempt whose sending mark (`token`) its row carries.
+public struct SentMark: Sendable {
+    public var id: UUID
+    public var providerMessageID: String?
+    public var token: String
+    public var at: Date
+
+    public init(id: UUID, providerMessageID: String?, sendingBy token: String, at: Date) {
+        self.id = id
+        self.providerMessageID = providerMessageID
+        self.token = token
+        self.at = at
     }
 }

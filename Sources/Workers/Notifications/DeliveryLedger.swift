@@ -17,6 +17,8 @@ struct DeliveryLedger: Sendable {
     let window: SendingWindow
     /// Counts each outcome recorded here (`evently_deliveries_total`).
     var metrics: DeliveryMetrics? = nil
+    /// Shared by every attempt of the worker, so marks that end together commit together.
+    var sentMarks: SentMarks? = nil
 
     var store: NotificationStore { NotificationStore(logger: logger) }
 
@@ -84,7 +86,8 @@ struct DeliveryLedger: Sendable {
     /// lost, a shutdown) or the database blinks, for as long as the mark keeps every other
     /// attempt away; after that a rerun may send it again.
     func sent(_ mark: SendingMark, providerMessageID: String?) async throws {
-        let store = self.store, client = self.client
+        let store = self.store, client = self.client, sentMarks = self.sentMarks
+        let sent = SentMark(id: mark.id, providerMessageID: providerMessageID, sendingBy: mark.token, at: Date())
         metrics?.record(.sent)
         var delay = Duration.milliseconds(100)
         while true {
@@ -93,10 +96,8 @@ struct DeliveryLedger: Sendable {
                 guard left > .zero else { throw SendingWindowEnded(window: window.total) }
                 let recorded = try await Task {
                     try await withDeadline(min(left, Self.writeLimit)) {
-                        try await client.withOpenConnection {
-                            try await store.markSent(id: mark.id, providerMessageID: providerMessageID,
-                                                     sendingBy: mark.token, now: Date(), on: $0)
-                        }
+                        if let sentMarks { return try await sentMarks.record(sent) }
+                        return try await client.withOpenConnection { try await store.markSent([sent], on: $0) }.contains(sent.id)
                     }
                 }.value
                 if !recorded {

@@ -1,5 +1,6 @@
 import BookingCore
 import Foundation
+import Logging
 import PostgresNIO
 import Queue
 
@@ -21,12 +22,14 @@ public struct EmailSendWorker: JobWorker {
     let settings: SMTPSettings
     let mailer: SMTPMailer
     let metrics: DeliveryMetrics
+    let sentMarks: SentMarks
 
     public init(client: PostgresClient, settings: SMTPSettings, metrics: DeliveryMetrics = DeliveryMetrics(channel: "email")) {
         self.client = client
         self.settings = settings
         self.mailer = SMTPMailer(settings: settings)
         self.metrics = metrics
+        self.sentMarks = SentMarks(client: client, logger: Logger(label: "evently-jobs.email"))
     }
 
     /// An attempt lasts as long as its mark may: the session cannot be stopped once it started,
@@ -34,7 +37,8 @@ public struct EmailSendWorker: JobWorker {
     public var timeout: Duration? { settings.sendingWindow.total }
 
     public func work(_ payload: Payload, context: JobContext) async throws {
-        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics)
+        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics,
+                                    sentMarks: sentMarks)
         let id = payload.notificationID
         guard let (mark, target) = try await ledger.begin(id, context: context) else { return }
         guard settings.isEnabled else {

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import BookingCore
 import Foundation
+import Logging
 import NIOCore
 import NIOHTTP1
 import PostgresNIO
@@ -29,6 +30,7 @@ public struct SMSSendWorker: JobWorker {
     let settings: SMSSettings
     let httpClient: HTTPClient
     let metrics: DeliveryMetrics
+    let sentMarks: SentMarks
 
     public init(client: PostgresClient, settings: SMSSettings, httpClient: HTTPClient = .shared,
                 metrics: DeliveryMetrics = DeliveryMetrics(channel: "sms")) {
@@ -36,6 +38,7 @@ public struct SMSSendWorker: JobWorker {
         self.settings = settings
         self.httpClient = httpClient
         self.metrics = metrics
+        self.sentMarks = SentMarks(client: client, logger: Logger(label: "evently-jobs.sms"))
     }
 
     /// The request's own timeout ends a slow provider first; this bounds the database work
@@ -43,7 +46,8 @@ public struct SMSSendWorker: JobWorker {
     public var timeout: Duration? { settings.sendingWindow.total }
 
     public func work(_ payload: Payload, context: JobContext) async throws {
-        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics)
+        let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics,
+                                    sentMarks: sentMarks)
         let id = payload.notificationID
         guard let (mark, target) = try await ledger.begin(id, context: context) else { return }
         guard let url = settings.url else {

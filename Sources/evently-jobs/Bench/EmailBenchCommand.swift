@@ -23,6 +23,8 @@ struct EmailBenchCommand: AsyncParsableCommand {
     @Option(help: "SMTP sessions at once (smtp.sessions), for both.") var sessions = SMTPSettings().sessions
     @Option(help: "Most messages per session (smtp.messages_per_session), for both.")
     var messagesPerSession = SMTPSettings().messagesPerSession
+    @Flag(help: "Also run the daemon with database.prepared_statements off in each round (the setting behind an old PgBouncer).")
+    var alsoUnprepared = false
 
     var daemonSlots: Int { slots ?? concurrency }
 
@@ -44,14 +46,25 @@ struct EmailBenchCommand: AsyncParsableCommand {
                 print("evently-jobs bench-email: \(messages) messages per measurement, \(concurrency) bare senders, \(daemonSlots) daemon slots, "
                       + "\(sessions) SMTP sessions at once of up to \(messagesPerSession) messages, "
                       + "\(ProcessInfo.processInfo.activeProcessorCount) cores")
-                var ratios: [Double] = []
+                var ratios: [Double] = [], unpreparedRatios: [Double] = []
                 for round in 1...rounds {
                     let bare = try await bareSends(settings: settings, user: user, event: event)
                     let daemon = try await daemonDelivery(client: client, settings: settings, user: user, event: event, logger: logger)
                     ratios.append(daemon / bare)
-                    print(String(format: "round %d: bare SMTP %.0f msg/s, daemon %.0f msg/s, ratio %.2f", round, bare, daemon, daemon / bare))
+                    var line = String(format: "round %d: bare SMTP %.0f msg/s, daemon %.0f msg/s, ratio %.2f", round, bare, daemon, daemon / bare)
+                    if alsoUnprepared {
+                        let unprepared = try await StatementPreparation.$enabled.withValue(false) {
+                            try await daemonDelivery(client: client, settings: settings, user: user, event: event, logger: logger)
+                        }
+                        unpreparedRatios.append(unprepared / bare)
+                        line += String(format: "; unprepared %.0f msg/s, ratio %.2f", unprepared, unprepared / bare)
+                    }
+                    print(line)
                 }
                 print(String(format: "daemon ÷ bare SMTP, median of %d rounds: %.2f", rounds, BenchReport.median(ratios)))
+                if alsoUnprepared {
+                    print(String(format: "unprepared daemon ÷ bare SMTP, median: %.2f", BenchReport.median(unpreparedRatios)))
+                }
             }
         }
     }

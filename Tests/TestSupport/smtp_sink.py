@@ -31,6 +31,7 @@ import asyncio
 import json
 import logging
 import os
+import random
 import signal
 import sys
 import warnings
@@ -166,7 +167,7 @@ async def serve(arguments):
     def factory():
         return SMTP(handler, loop=loop, **options)
 
-    server = await loop.create_server(factory, host=HOST, port=arguments.port, reuse_address=True, ssl=server_tls)
+    server = await listen(loop, factory, arguments.port, server_tls)
     port = server.sockets[0].getsockname()[1]
 
     stopped = asyncio.Event()
@@ -192,6 +193,39 @@ async def serve(arguments):
     await stopped.wait()
     server.close()
     # Do not wait for open client connections (wait_closed would, in newer Pythons).
+
+
+def ephemeral_ports():
+    """The range the kernel hands out as local ports of outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as file:
+            low, high = (int(part) for part in file.read().split())
+            return range(low, high + 1)
+    except (OSError, ValueError):
+        return range(32768, 61000)
+
+
+async def listen(loop, factory, port, server_tls):
+    """Listens on `port`, or with 0 on a free port outside the ephemeral range.
+
+    Why not the kernel's pick for 0: tests stop the server and start it again on the same port
+    (an outage), and a kernel-picked port is an ephemeral one that any outgoing connection of
+    the busy test process may take as its local port meanwhile (seen in CI: "address already
+    in use" on the restart).
+    """
+    if port != 0:
+        return await loop.create_server(factory, host=HOST, port=port, reuse_address=True, ssl=server_tls)
+    ephemeral = ephemeral_ports()
+    candidates = [candidate for candidate in range(20000, 32768) if candidate not in ephemeral]
+    last_error = None
+    for candidate in random.sample(candidates, min(50, len(candidates))):
+        try:
+            return await loop.create_server(factory, host=HOST, port=candidate, reuse_address=True, ssl=server_tls)
+        except OSError as error:
+            last_error = error
+    if last_error is None:
+        return await loop.create_server(factory, host=HOST, port=0, reuse_address=True, ssl=server_tls)
+    raise last_error
 
 
 def main():

@@ -204,7 +204,7 @@ public final class EmbeddedPostgres: Sendable {
     }
 
     /// Finds a PostgreSQL server tool on PATH or under /usr/lib/postgresql/<newest>/bin.
-    static func locate(_ tool: String) throws -> String {
+    public static func locate(_ tool: String) throws -> String {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         var candidates = path.split(separator: ":").map { "\($0)/\(tool)" }
         let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []

@@ -22,18 +22,22 @@ public final class JobDaemon: Service, Sendable {
     private let logger: Logger
     private let kinds: [String]
     private let listenConnection: PostgresConnection.Configuration?
+    private let pollOnly: Bool
 
     /// - Parameter listenConnection: where to open the LISTEN connection of its own (see
     ///   ``PostgresConnection/Configuration/init(sameServerAs:tls:)``); without it, LISTEN holds
     ///   a pool connection.
+    /// - Parameter pollOnly: no LISTEN at all (the pool goes through a transaction pooler and
+    ///   there is no direct connection): producers wake at `pollInterval` only.
     /// - Parameter metricsFactory: where its metrics go (the daemon's Prometheus registry).
     public init(client: PostgresClient, registry: WorkerRegistry, configuration: Configuration, logger: Logger,
-                listenConnection: PostgresConnection.Configuration? = nil,
+                listenConnection: PostgresConnection.Configuration? = nil, pollOnly: Bool = false,
                 metricsFactory: any MetricsFactory = MetricsSystem.factory) {
         let metrics = QueueMetrics(factory: metricsFactory)
         self.metrics = metrics
         self.configuration = configuration
         self.listenConnection = listenConnection
+        self.pollOnly = pollOnly
         self.client = client
         self.logger = logger
         self.kinds = registry.kinds
@@ -59,7 +63,7 @@ public final class JobDaemon: Service, Sendable {
         async let completion: Void = Task { await completer.run() }.value
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { background in
-                background.addTask { await self.notifier.run() }
+                if !pollOnly { background.addTask { await self.notifier.run() } }
                 for producer in producers.values {
                     background.addTask { await self.pollLoop(producer) }
                 }

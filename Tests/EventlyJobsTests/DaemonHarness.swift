@@ -9,6 +9,7 @@ import Prometheus
 import Queue
 import Synchronization
 import Testing
+import Workers
 @testable import evently_jobs
 
 /// Runs a daemon on its own embedded cluster with an ephemeral HTTP port.
@@ -51,6 +52,66 @@ struct DaemonHarness {
         var clientConfiguration = cluster.clientConfiguration()
         clientConfiguration.options.connectTimeout = .seconds(1)
         return try await Self.run(cluster: cluster, config: config, clientConfiguration: clientConfiguration, proxy: nil, body)
+    }
+
+    /// A daemon on the database at `url` (a server the test started), with tokens accepted.
+    static func withDatabase<T: Sendable>(url: String, configure: (inout JobsConfig) -> Void = { _ in },
+                                          _ body: (DaemonHarness) async throws -> T) async throws -> T {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        var config = try JobsConfig(file: ConfFile(path: directory.appendingPathComponent("jobs.conf").path, text: ""))
+        config.http.port = 0
+        config.intake.databaseTimeout = .seconds(60)
+        config.intake.jwtSecret = TokenFactory.secret
+        config.intake.rateLimitPerUser = 0
+        config.intake.rateLimitPerAddress = 0
+        config.database.url = url
+        configure(&config)
+        var clientConfiguration = try DatabaseLocation.clientConfiguration(url: url)
+        clientConfiguration.options.connectTimeout = .seconds(5)
+        // Not started: only `alongside` uses the harness's cluster, and not on this harness.
+        let unused = EmbeddedPostgres(directory: directory, logger: TestDatabase.logger)
+        return try await run(cluster: unused, config: config, clientConfiguration: clientConfiguration, proxy: nil, body)
+    }
+
+    /// A daemon whose pool goes through PgBouncer in transaction mode (four server connections
+    /// for the daemon's twelve), in front of its own cluster; `listenDirectly` gives it a direct
+    /// `database.listen_url` (through a proxy to the cluster), else it runs poll-only. `body` also
+    /// gets a client straight to the cluster, for looking at the server's side, and the
+    /// configuration of a client through PgBouncer, as an API server would connect.
+    static func withPgBouncer<T: Sendable>(
+        listenDirectly: Bool, configure: (inout JobsConfig) -> Void = { _ in },
+        _ body: (DaemonHarness, _ server: PostgresClient, _ throughBouncer: PostgresClient.Configuration) async throws -> T
+    ) async throws -> T {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let cluster = EmbeddedPostgres(directory: directory, settings: ["fsync": "off"], logger: TestDatabase.logger)
+        try await cluster.start()
+        defer { try? cluster.stop() }
+        // PgBouncer speaks TCP to the cluster's unix socket through the proxy (peer
+        // authentication then sees this process's user, as the daemon would be).
+        let direct = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
+        let bouncer = try await PgBouncerTestServer.start(upstreamPort: direct.port, user: cluster.username)
+        defer { bouncer.stop() }
+        let database = cluster.clientConfiguration().database ?? "postgres"
+        let directURL = "postgres://\(cluster.username)@127.0.0.1:\(direct.port)/\(database)?sslmode=disable"
+
+        var config = try JobsConfig(file: ConfFile(path: directory.appendingPathComponent("jobs.conf").path, text: ""))
+        config.http.port = 0
+        config.intake.databaseTimeout = .seconds(60)
+        config.intake.jwtSecret = TokenFactory.secret
+        config.database.url = bouncer.url(user: cluster.username, database: database)
+        config.database.transactionPooling = true
+        config.database.listenURL = listenDirectly ? directURL : nil
+        configure(&config)
+        var clientConfiguration = bouncer.clientConfiguration(user: cluster.username, database: database)
+        clientConfiguration.options.connectTimeout = .seconds(5)
+        let result = try await TestDatabase.withClient(configuration: cluster.clientConfiguration()) { server in
+            try await run(cluster: cluster, config: config, clientConfiguration: clientConfiguration, proxy: nil) { harness in
+                try await body(harness, server, clientConfiguration)
+            }
+        }
+        await direct.stop()
+        return result
     }
 
     private static func run<T: Sendable>(cluster: EmbeddedPostgres, config: JobsConfig,
@@ -118,6 +179,19 @@ extension DaemonHarness {
         var fields: [String: String] = [:]
         for header in response.headers { fields[header.name.lowercased()] = header.value }
         return HTTPReply(status: Int(response.status.code), headers: fields, body: String(buffer: body))
+    }
+}
+
+extension JobsConfig {
+    /// Email to the SMTP test server, no rate limits (tests book as fast as they like).
+    mutating func deliverEmail(to smtp: SMTPTestServer) {
+        intake.rateLimitPerUser = 0
+        intake.rateLimitPerAddress = 0
+        delivery.smtp.host = smtp.host
+        delivery.smtp.port = smtp.port
+        delivery.smtp.security = .off
+        delivery.smtp.from = "Evently <tickets@evently.example>"
+        delivery.smtp.timeout = .seconds(5)
     }
 }
 

@@ -95,9 +95,37 @@ import Workers
         ("[live]\nevent_interval = 1ms", "jobs.conf:2: live.event_interval: must be between 0.01 seconds and 60.0 seconds"),
         ("[live]\nmax_connections_per_user = 0", "jobs.conf:2: live.max_connections_per_user: must be between 1 and 10000, found 0"),
         ("[booking]\ncombine_max = 0", "jobs.conf:2: booking.combine_max: must be between 1 and 1000, found 0"),
+        ("[database]\nlisten_url = \"mysql://x\"", "jobs.conf:2: database.listen_url: must be a postgres:// URL"),
+        ("[database]\nreplica_max_lag = 10ms", "jobs.conf:2: database.replica_max_lag: must be between 0.1 seconds and 86400.0 seconds"),
+        ("[database]\nreplica_url = \"http://replica\"", "jobs.conf:2: database.replica_url: must be a postgres:// URL"),
+        ("[database]\ntransaction_pooling = \"yes\"", "jobs.conf:2: database.transaction_pooling: expected true or false, found text \"yes\""),
     ])
     func badInputNamesFileLineAndKey(text: String, message: String) {
         #expect(error(text)?.description == message)
+    }
+
+    /// Behind a transaction pooler: nothing prepared, LISTEN only on a direct URL, else poll-only.
+    @Test func transactionPoolingTurnsOffPreparedStatementsAndListensOnlyDirectly() throws {
+        let plain = try parse("[database]\nurl = \"postgres://u@db/evently\"")
+        #expect(plain.database.preparesStatements && plain.database.listens)
+        let pooled = try parse("[database]\nurl = \"postgres://u@bouncer:6432/evently\"\ntransaction_pooling = true")
+        #expect(!pooled.database.preparesStatements)
+        #expect(!pooled.database.listens, "poll-only without a direct URL")
+        let direct = try parse("[database]\nurl = \"postgres://u@bouncer:6432/evently\"\ntransaction_pooling = true",
+                               environment: ["EVENTLY_DATABASE_LISTEN_URL": "postgres://u@db:5432/evently"])
+        #expect(direct.database.listenURL == "postgres://u@db:5432/evently")
+        #expect(direct.database.listens && !direct.database.preparesStatements)
+    }
+
+    @Test func aReplicaIsReadFromTheFileOrTheEnvironment() throws {
+        let config = try parse("[database]\nreplica_url = \"postgres://u@replica/evently\"\nreplica_max_lag = 30s")
+        #expect(config.database.replicaURL == "postgres://u@replica/evently")
+        #expect(config.database.replicaMaxLag == .seconds(30))
+        #expect(try parse("").database.replicaURL == nil)
+        #expect(try parse("").database.replicaMaxLag == .seconds(10))
+        let overridden = try parse("[database]\nreplica_url = \"postgres://u@replica/evently\"",
+                                   environment: ["EVENTLY_DATABASE_REPLICA_URL": "postgres://u@other/evently"])
+        #expect(overridden.database.replicaURL == "postgres://u@other/evently")
     }
 
     @Test func liveLimitsAreRead() throws {

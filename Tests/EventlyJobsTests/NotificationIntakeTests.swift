@@ -18,13 +18,7 @@ import Workers
                                    _ body: (DaemonHarness) async throws -> T) async throws -> T {
         try await DaemonHarness.with(configure: { config in
             config.intake.jwtSecret = TokenFactory.secret
-            config.intake.rateLimitPerUser = 0
-            config.intake.rateLimitPerAddress = 0
-            config.delivery.smtp.host = smtp.host
-            config.delivery.smtp.port = smtp.port
-            config.delivery.smtp.security = .off
-            config.delivery.smtp.from = "Evently <tickets@evently.example>"
-            config.delivery.smtp.timeout = .seconds(5)
+            config.deliverEmail(to: smtp)
             config.delivery.sms.url = sms?.url
             config.delivery.sms.from = "EVENTLY"
             config.delivery.sms.secret = Self.smsSecret

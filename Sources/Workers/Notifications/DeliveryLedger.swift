@@ -111,11 +111,11 @@ struct DeliveryLedger: Sendable {
                 guard ContinuousClock.now + delay < mark.holdsUntil else {
                     logger.error("""
                         the provider took the notification, but it could not be recorded as sent within its \
-                        window (\(window.total)): a rerun will send it again: \(error)
+                        window (\(window.total)): a rerun will send it again: \(readableDescription(of: error))
                         """, metadata: ["notification_id": "\(mark.id)"])
                     throw error
                 }
-                logger.warning("recording a sent notification failed, retrying: \(error)", metadata: ["notification_id": "\(mark.id)"])
+                logger.warning("recording a sent notification failed, retrying: \(readableDescription(of: error))", metadata: ["notification_id": "\(mark.id)"])
                 let pause = delay
                 try? await Task { try await Task.sleep(for: pause) }.value
                 delay = min(delay * 2, .seconds(2))

@@ -41,7 +41,9 @@ struct ConfigOptions: ParsableArguments {
             try await Self.checkReachable(clientConfiguration, tls: try DatabaseLocation.connectionTLS(url: config.database.url),
                                           within: config.database.connectTimeout, logger: logger)
         }
-        return try await body(config, logger, clientConfiguration)
+        return try await StatementPreparation.$enabled.withValue(config.database.preparesStatements) {
+            try await body(config, logger, clientConfiguration)
+        }
     }
 
     static func checkReachable(_ configuration: PostgresClient.Configuration, tls: PostgresConnection.Configuration.TLS,

@@ -12,6 +12,24 @@ extension JobsConfig {
         /// The per-job and per-message statements as named prepared statements (``StatementPreparation``);
         /// off for PgBouncer before 1.21 in transaction mode.
         var preparedStatements = true
+        /// `url` goes through a pooler in transaction mode (PgBouncer `pool_mode = transaction`):
+        /// nothing may outlive a transaction on its connections, so prepared statements are off
+        /// and LISTEN goes only to ``listenURL``.
+        var transactionPooling = false
+        /// A direct `postgres://` URL to the same database for LISTEN (session state a
+        /// transaction pooler cannot keep); `nil`: `url` itself, or, with transaction pooling,
+        /// no LISTEN at all (poll-only).
+        var listenURL: String?
+        /// A streaming replica for reads that may be a little behind (``ReadTargets``).
+        var replicaURL: String?
+        /// Past this lag (or unreachable) the replica's reads go to the primary.
+        var replicaMaxLag: Duration = .seconds(10)
+
+        /// Whether the per-job statements are prepared, all settings considered.
+        var preparesStatements: Bool { preparedStatements && !transactionPooling }
+        /// Whether the daemon can LISTEN: always, unless a transaction pooler is in the way and
+        /// no direct URL is given.
+        var listens: Bool { !transactionPooling || listenURL != nil }
     }
 
     /// The embedded cluster's folder as an absolute URL.
@@ -34,6 +52,10 @@ extension ConfReader {
         database.poolSize = try integer("database", "pool_size", in: 2...500) ?? database.poolSize
         database.connectTimeout = try duration("database", "connect_timeout") ?? database.connectTimeout
         database.preparedStatements = try boolean("database", "prepared_statements") ?? database.preparedStatements
+        database.transactionPooling = try boolean("database", "transaction_pooling") ?? database.transactionPooling
+        database.listenURL = try string("database", "listen_url", JobsConfig.databaseURL)
+        database.replicaURL = try string("database", "replica_url", JobsConfig.databaseURL)
+        database.replicaMaxLag = try between("database", "replica_max_lag", .milliseconds(100), .seconds(86_400)) ?? database.replicaMaxLag
         return database
     }
 }

@@ -15,7 +15,7 @@ extension ConfReader {
         return live
     }
 
-    private mutating func between(_ section: String, _ key: String, _ low: Duration, _ high: Duration) throws(ConfigError) -> Duration? {
+    mutating func between(_ section: String, _ key: String, _ low: Duration, _ high: Duration) throws(ConfigError) -> Duration? {
         guard let value = try duration(section, key) else { return nil }
         guard value >= low, value <= high else {
             throw error(section, key, "must be between \(low) and \(high)")

@@ -52,6 +52,18 @@ enum DatabaseLocation: Sendable {
         }
     }
 
+    /// Where the daemon's LISTEN connections go: `database.listen_url` when set, else the
+    /// database itself, or nowhere (`nil`, poll-only) when `database.url` goes through a
+    /// transaction pooler, where a LISTEN would be left on whichever server connection ran it.
+    static func listenConnection(config: JobsConfig, clientConfiguration: PostgresClient.Configuration) throws
+        -> PostgresConnection.Configuration? {
+        if let url = config.database.listenURL {
+            return PostgresConnection.Configuration(sameServerAs: try Self.clientConfiguration(url: url), tls: try connectionTLS(url: url))
+        }
+        guard config.database.listens else { return nil }
+        return PostgresConnection.Configuration(sameServerAs: clientConfiguration, tls: try connectionTLS(url: config.database.url))
+    }
+
     /// A URL with its password hidden, for logs.
     static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }

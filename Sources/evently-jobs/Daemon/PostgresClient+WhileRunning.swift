@@ -12,3 +12,11 @@ extension PostgresClient {
         }
     }
 }
+
+extension Optional where Wrapped == PostgresClient {
+    /// ``PostgresClient/whileRunning(_:)`` when there is a client; else just `body`.
+    func whileRunningIfAny<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        guard let client = self else { return try await body() }
+        return try await client.whileRunning(body)
+    }
+}

@@ -25,10 +25,14 @@ struct BookingAPI: Sendable {
     /// `POST /v1/bookings`, one event's bookings committed in groups.
     let bookings: CombinedBookings
 
+    /// Where reads that may be a little behind go (``replicaRead(_:)``).
+    let readTargets: ReadTargets?
+
     init(client: PostgresClient, settings: BookingSettings, databaseTimeout: Duration, logger: Logger,
-         metrics: BookingMetrics = BookingMetrics()) {
+         metrics: BookingMetrics = BookingMetrics(), readTargets: ReadTargets? = nil) {
         self.metrics = metrics
         self.client = client
+        self.readTargets = readTargets
         self.settings = settings
         self.databaseTimeout = databaseTimeout
         self.logger = logger
@@ -80,6 +84,17 @@ struct BookingAPI: Sendable {
     func read<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         do {
             return try await client.withOpenConnection(within: databaseTimeout) { connection in try await body(connection) }
+        } catch let error as BookingError {
+            throw Self.httpError(error)
+        }
+    }
+
+    /// ``read(_:)`` for what may be a little behind the primary (analytics, reports, event
+    /// lists): on the replica while it is current (``ReadTargets``), else on the primary.
+    func replicaRead<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let reads = readTargets?.reads ?? client
+        do {
+            return try await reads.withOpenConnection(within: databaseTimeout) { connection in try await body(connection) }
         } catch let error as BookingError {
             throw Self.httpError(error)
         }

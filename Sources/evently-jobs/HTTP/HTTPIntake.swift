@@ -24,6 +24,8 @@ struct HTTPIntake: Sendable {
     var schedules: [Schedule] = []
     /// Feeds `/v1/live`; without one the live routes are not served.
     var live: LiveHub?
+    /// Where read-only requests go (the replica, when one is configured and current).
+    var readTargets: ReadTargets?
     let logger: Logger
 
     /// The HTTP/1.1 server: idle connections (and heads that trickle in) are closed after
@@ -80,9 +82,14 @@ struct HTTPIntake: Sendable {
         ConsoleRoutes().add(to: router)
         ScheduleRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), schedules: schedules)
             .add(to: router)
-        JobRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), scope: EnqueueScope(patterns: settings.enqueueKinds)).add(to: router)
+        let readTargets = self.readTargets, client = self.client, logger = self.logger, deadline = settings.databaseTimeout
+        let jobReads: @Sendable () -> JobClient = {
+            JobClient(client: readTargets?.reads ?? client, logger: logger, deadline: deadline)
+        }
+        JobRoutes(jobs: JobClient(client: client, logger: logger, deadline: settings.databaseTimeout), reads: jobReads,
+                  scope: EnqueueScope(patterns: settings.enqueueKinds)).add(to: router)
         let bookingAPI = BookingAPI(client: client, settings: booking, databaseTimeout: settings.databaseTimeout, logger: logger,
-                                    metrics: BookingMetrics(factory: metricsFactory))
+                                    metrics: BookingMetrics(factory: metricsFactory), readTargets: readTargets)
         EventRoutes(api: bookingAPI).add(to: router)
         BookingRoutes(api: bookingAPI).add(to: router)
         WaitlistRoutes(api: bookingAPI).add(to: router)

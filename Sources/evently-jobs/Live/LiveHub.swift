@@ -57,15 +57,21 @@ final class LiveHub: Sendable {
         var lastEventSend: [UUID: ContinuousClock.Instant] = [:]
         var catchUpEveryone = false
         var listening = false
+        /// Poll-only: each watched event's last message, so a poll sends only what changed.
+        var polledEvents: [UUID: String] = [:]
     }
 
+    /// Set when there is no LISTEN (poll-only): how often every stream reads what changed.
+    let pollInterval: Duration?
+
     init(client: PostgresClient, settings: LiveSettings, pricing: PricingPolicy,
-         listenConnection: PostgresConnection.Configuration?, databaseTimeout: Duration, logger: Logger,
-         metricsFactory: any MetricsFactory) {
+         listenConnection: PostgresConnection.Configuration?, pollInterval: Duration? = nil,
+         databaseTimeout: Duration, logger: Logger, metricsFactory: any MetricsFactory) {
         self.client = client
         self.settings = settings
         self.pricing = pricing
         self.listenConnection = listenConnection
+        self.pollInterval = pollInterval
         self.databaseTimeout = databaseTimeout
         self.logger = logger
         self.metrics = LiveMetrics(factory: metricsFactory)
@@ -160,6 +166,7 @@ final class LiveHub: Sendable {
                 if registry.byEvent[event]?.isEmpty == true {
                     registry.byEvent[event] = nil
                     registry.lastEventSend[event] = nil
+                    registry.polledEvents[event] = nil
                 }
             }
             registry.queueWatchers.remove(subscriber.id)
@@ -237,7 +244,10 @@ final class LiveHub: Sendable {
                 guard name.hasPrefix("event:"), let id = UUID(uuidString: String(name.dropFirst("event:".count))) else { continue }
                 registry.eventsOf[subscriber.id]?.remove(id)
                 registry.byEvent[id]?.remove(subscriber.id)
-                if registry.byEvent[id]?.isEmpty == true { registry.byEvent[id] = nil }
+                if registry.byEvent[id]?.isEmpty == true {
+                    registry.byEvent[id] = nil
+                    registry.polledEvents[id] = nil
+                }
             }
         }
     }
@@ -270,12 +280,16 @@ final class LiveHub: Sendable {
     /// Listens, reads and fans out until cancelled; then ends every stream (``LiveEnd/shuttingDown``).
     func run() async {
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                await ChannelListener(
-                    channel: Self.channel, client: self.client, listenConnection: self.listenConnection, logger: self.logger,
-                    onNotification: { [weak self] in self?.noticed($0) },
-                    onListening: { [weak self] in self?.listening() }
-                ).run()
+            if let pollInterval {
+                group.addTask { await self.pollLoop(every: pollInterval) }
+            } else {
+                group.addTask {
+                    await ChannelListener(
+                        channel: Self.channel, client: self.client, listenConnection: self.listenConnection, logger: self.logger,
+                        onNotification: { [weak self] in self?.noticed($0) },
+                        onListening: { [weak self] in self?.listening() }
+                    ).run()
+                }
             }
             group.addTask { await self.processLoop() }
             group.addTask { await self.tickLoop() }
@@ -332,6 +346,21 @@ final class LiveHub: Sendable {
             return true
         }
         if again { doorbell.ring() }
+    }
+
+    /// Poll-only (no LISTEN): what a notification would have said is read instead: every
+    /// stream's own changes after its cursor, and the state of every watched event and line.
+    /// Unchanged events are not sent again (``Registry/polledEvents``).
+    private func pollLoop(every interval: Duration) async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            registry.withLock { registry in
+                registry.catchUpEveryone = true
+                registry.dirtyEvents.formUnion(registry.byEvent.keys)
+                registry.dirtyLines.formUnion(registry.waiting.keys)
+            }
+            doorbell.ring()
+        }
     }
 
     private func tickLoop() async {
@@ -405,7 +434,15 @@ final class LiveHub: Sendable {
         let events = try await read { try await EventStore(logger: self.logger).get(ids: ids, on: $0) }
         for event in events {
             let message = eventMessage(event)
-            let watchers = registry.withLock { registry in (registry.byEvent[event.id] ?? []).compactMap { registry.subscribers[$0] } }
+            let polling = pollInterval != nil
+            let watchers = registry.withLock { registry -> [LiveSubscriber] in
+                if polling {
+                    guard registry.polledEvents[event.id] != message.data else { return [] }
+                    registry.polledEvents[event.id] = registry.byEvent[event.id] == nil ? nil : message.data
+                }
+                return (registry.byEvent[event.id] ?? []).compactMap { registry.subscribers[$0] }
+            }
+            if polling && watchers.isEmpty { continue }
             for subscriber in watchers { subscriber.deliver(message) }
             metrics.sent(.event)
         }

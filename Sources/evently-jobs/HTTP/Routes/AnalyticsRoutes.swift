@@ -30,7 +30,7 @@ struct AnalyticsRoutes: Sendable {
         router.get("/v1/analytics/bookings") { request, context in
             _ = try await api.admin(context)
             let (from, to) = try Self.period(request)
-            let summary = try await api.read { connection in
+            let summary = try await api.replicaRead { connection in
                 let queries = AnalyticsQueries(logger: api.logger)
                 return BookingsSummaryBody(from: from, to: to,
                                            days: try await queries.bookingsPerDay(from: from, to: to, on: connection),
@@ -41,7 +41,7 @@ struct AnalyticsRoutes: Sendable {
         router.get("/v1/analytics/utilisation") { request, context in
             _ = try await api.admin(context)
             let page = try Page(request, defaultLimit: 200)
-            let rows = try await api.read {
+            let rows = try await api.replicaRead {
                 try await AnalyticsQueries(logger: api.logger).capacityUtilisation(limit: page.fetchLimit, offset: page.offset, on: $0)
             }
             return try page.respond(rows.map(EventUtilisationBody.init), request: request)
@@ -49,7 +49,7 @@ struct AnalyticsRoutes: Sendable {
         router.get("/v1/analytics/top-events") { request, context in
             _ = try await api.admin(context)
             let page = try Page(request, defaultLimit: 10, maximumLimit: 100)
-            let rows = try await api.read {
+            let rows = try await api.replicaRead {
                 try await AnalyticsQueries(logger: api.logger).mostBookedEvents(limit: page.fetchLimit, offset: page.offset, on: $0)
             }
             return try page.respond(rows.map(EventBookingsBody.init), request: request)
@@ -57,7 +57,7 @@ struct AnalyticsRoutes: Sendable {
         router.get("/v1/analytics/waitlists") { request, context in
             _ = try await api.admin(context)
             let page = try Page(request, defaultLimit: 200)
-            let rows = try await api.read {
+            let rows = try await api.replicaRead {
                 try await AnalyticsQueries(logger: api.logger).waitlistLengths(limit: page.fetchLimit, offset: page.offset, on: $0)
             }
             return try page.respond(rows.map(WaitlistLengthBody.init), request: request)

@@ -91,7 +91,7 @@ struct EventRoutes: Sendable {
         router.get("/v1/events") { request, context in
             _ = try await api.member(context)
             let page = try Page(request, defaultLimit: 100)
-            let events = try await api.read { connection in
+            let events = try await api.replicaRead { connection in
                 try await EventStore(logger: api.logger).list(limit: page.fetchLimit, offset: page.offset, on: connection)
             }
             return try page.respond(events.map { EventBody($0, pricing: api.settings.pricing) }, request: request)

@@ -7,6 +7,8 @@ import Queue
 /// console's lists and bulk actions are in ``OperatorRoutes``.
 struct JobRoutes: Sendable {
     let jobs: JobClient
+    /// For the read-only views (queue status, the console's lists): on the replica when current.
+    var reads: @Sendable () -> JobClient
     /// The kinds HTTP may enqueue (`[http] enqueue_kinds`, never the internal ones).
     var scope = EnqueueScope(patterns: EnqueueScope.defaultPatterns)
 
@@ -67,10 +69,10 @@ struct JobRoutes: Sendable {
             _ = try context.requireRole(Self.staff)
             // A handful of queues: paged in memory, so it reads like every other list.
             let page = try Page(request, defaultLimit: 200)
-            let queues = try await jobs.status()
+            let queues = try await reads().status()
             return try page.respond(Array(queues.dropFirst(page.offset).prefix(page.fetchLimit)), request: request)
         }
-        OperatorRoutes(jobs: jobs).add(to: router)
+        OperatorRoutes(jobs: jobs, reads: reads).add(to: router)
     }
 
     /// The bounds of ``InputLimits``, field by field.

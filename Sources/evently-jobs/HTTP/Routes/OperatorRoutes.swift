@@ -7,6 +7,8 @@ import Queue
 /// failures by cause, steer queues, see daemons and throughput. Registered by ``JobRoutes``.
 struct OperatorRoutes: Sendable {
     let jobs: JobClient
+    /// The read-only views' client (``JobRoutes/reads``); bulk actions and pauses use ``jobs``.
+    var reads: @Sendable () -> JobClient
 
     /// `GET /v1/jobs/count` counts no further: enough to confirm "retry all N", cheap on any table.
     static let countCap = 100_000
@@ -69,12 +71,12 @@ struct OperatorRoutes: Sendable {
             _ = try context.requireRole(JobRoutes.staff)
             let filter = try Self.filter(request)
             let page = try KeysetPage(request, defaultLimit: 50)
-            let found = try await jobs.page(matching: filter, before: page.before, limit: page.fetchLimit)
+            let found = try await reads().page(matching: filter, before: page.before, limit: page.fetchLimit)
             return try page.respond(found.jobs, id: \.id, request: request, continueBelow: found.continueBelow)
         }
         router.get("/v1/jobs/count") { request, context in
             _ = try context.requireRole(JobRoutes.staff)
-            return try JSONResponse.make(try await jobs.count(matching: try Self.filter(request), cap: Self.countCap))
+            return try JSONResponse.make(try await reads().count(matching: try Self.filter(request), cap: Self.countCap))
         }
         router.post("/v1/jobs/bulk") { request, context in
             _ = try context.requireRole(JobRoutes.staff)
@@ -105,7 +107,7 @@ struct OperatorRoutes: Sendable {
             let since = try Self.date(query.get("since"), field: "since") ?? Date().addingTimeInterval(-86_400)
             let queue = try Self.identifier(query.get("queue"), field: "queue")
             let kind = try Self.identifier(query.get("kind"), field: "kind")
-            return try JSONResponse.make(try await jobs.failureGroups(since: since, queue: queue, kind: kind,
+            return try JSONResponse.make(try await reads().failureGroups(since: since, queue: queue, kind: kind,
                                                                       limit: Self.failureGroupLimit))
         }
         router.post("/v1/queues/:name/pause") { _, context in
@@ -118,7 +120,7 @@ struct OperatorRoutes: Sendable {
         }
         router.get("/v1/daemons") { _, context in
             _ = try context.requireRole(JobRoutes.staff)
-            return try JSONResponse.make(try await jobs.daemonActivity())
+            return try JSONResponse.make(try await reads().daemonActivity())
         }
         router.get("/v1/stats") { request, context in
             _ = try context.requireRole(JobRoutes.staff)
@@ -129,7 +131,7 @@ struct OperatorRoutes: Sendable {
                 }
                 minutes = value
             }
-            return try JSONResponse.make(try await jobs.finishedPerMinute(minutes: minutes))
+            return try JSONResponse.make(try await reads().finishedPerMinute(minutes: minutes))
         }
     }
 

@@ -24,7 +24,7 @@ struct ReportRoutes: Sendable {
                 return period
             }
             let page = try Page(request, defaultLimit: 50)
-            let reports = try await api.read {
+            let reports = try await api.replicaRead {
                 try await ReportStore(logger: api.logger).list(period: period, limit: page.fetchLimit, offset: page.offset, on: $0)
             }
             return try page.respond(reports.map(ReportBody.init), request: request)
@@ -32,7 +32,7 @@ struct ReportRoutes: Sendable {
         router.get("/v1/reports/:id") { request, context in
             _ = try await api.admin(context)
             let id = try BookingAPI.uuid(context)
-            guard let report = try await api.read({ try await ReportStore(logger: api.logger).get(id: id, on: $0) }) else {
+            guard let report = try await api.replicaRead({ try await ReportStore(logger: api.logger).get(id: id, on: $0) }) else {
                 throw APIError.notFound("report")
             }
             if Self.prefersCSV(request.headers[.accept]) {

@@ -183,9 +183,11 @@ private final class SMTPLineClient {
             }
         }
         guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw TestServerError("connect to 127.0.0.1:\(port) failed: \(reason)")
+            // No close here: a class whose initializer throws after every property is set is
+            // deinitialized, and deinit closes it. Closing twice closed whatever descriptor the
+            // number had been given to meanwhile: NIO's, which crashed the test process (CI:
+            // "SelectorGeneric.swift:320: Assertion failed" on its next registration).
+            throw TestServerError("connect to 127.0.0.1:\(port) failed: \(String(cString: strerror(errno)))")
         }
     }
 

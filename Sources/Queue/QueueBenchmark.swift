@@ -58,6 +58,49 @@ public enum QueueBenchmark {
         try await client.withOpenConnection { try await JobQueries.listenerCount(on: $0, logger: logger) }
     }
 
+    /// Claims and completes jobs of `queue` in batches of `batch` on one connection for
+    /// `duration` (or until none is left, or `stop` says so), and returns the seconds each claim
+    /// statement took: the latency a daemon's claim sees, whatever else the database is doing.
+    public static func claimLatencies(
+        client: PostgresClient, queue: String = "default", batch: Int, duration: Duration,
+        stop: @escaping @Sendable () -> Bool = { false }, logger: Logger
+    ) async throws -> [Double] {
+        try await client.withOpenConnection { connection in
+            var latencies: [Double] = []
+            let end = ContinuousClock.now + duration
+            while ContinuousClock.now < end && !stop() {
+                let started = ContinuousClock.now
+                let jobs = try await JobQueries.claim(queue: queue, kinds: [DiagnosticWorkers.Noop.Payload.kind], limit: batch,
+                                                      worker: "latency", lease: .seconds(60), on: connection, logger: logger)
+                latencies.append((ContinuousClock.now - started).timeInterval)
+                if jobs.isEmpty { break }
+                try await JobQueries.complete(jobs.map { FinishedAttempt(id: $0.id, attempt: $0.attempt, newState: .completed) },
+                                              on: connection, logger: logger)
+            }
+            return latencies
+        }
+    }
+
+    /// Runs `queue.prune`'s statements (10,000 rows each, as ``RetentionWorker``) until nothing
+    /// older than `retention` is left; returns the rows deleted.
+    public static func prune(client: PostgresClient, retention: Duration, logger: Logger) async throws -> Int {
+        var total = 0
+        while true {
+            let deleted = try await client.withOpenConnection {
+                try await JobQueries.prune(retention: retention, limit: RetentionWorker.batch, on: $0, logger: logger)
+            }
+            total += deleted
+            if deleted < RetentionWorker.batch || Task.isCancelled { return total }
+        }
+    }
+
+    /// Deletes the jobs of `kind` (a drain's jobs, so a history stays the size it was filled to).
+    public static func delete(kind: String, client: PostgresClient, logger: Logger) async throws {
+        try await client.withOpenConnection { connection in
+            try await connection.query("DELETE FROM evently_jobs.jobs WHERE kind = \(kind)", logger: logger)
+        }
+    }
+
     /// Deletes every job (between rounds).
     public static func reset(client: PostgresClient, logger: Logger) async throws {
         try await client.withOpenConnection { try await JobQueries.deleteAll(on: $0, logger: logger) }

@@ -20,15 +20,18 @@ public struct RetentionWorker: JobWorker {
         self.retention = retention
     }
 
+    /// Rows per statement.
+    public static let batch = 10_000
+
     public func work(_ payload: Payload, context: JobContext) async throws {
         let retention = payload.retentionSeconds.map { Duration.seconds($0) } ?? self.retention
         var total = 0
         while true {
             let deleted = try await client.withOpenConnection { connection in
-                try await JobQueries.prune(retention: retention, limit: 10_000, on: connection, logger: context.logger)
+                try await JobQueries.prune(retention: retention, limit: Self.batch, on: connection, logger: context.logger)
             }
             total += deleted
-            if deleted < 10_000 { break }
+            if deleted < Self.batch { break }
             try Task.checkCancellation()
         }
         context.logger.info("pruned \(total) finished job(s) older than \(retention)")

@@ -74,7 +74,7 @@ struct DaemonHarness {
     }
 
     /// A daemon whose pool goes through PgBouncer in transaction mode (four server connections
-    /// for the daemon's twelve), in front of its own cluster; `listenDirectly` gives it a direct
+    /// for the daemon's twelve), in front of the shared test cluster (a database of its own); `listenDirectly` gives it a direct
     /// `database.listen_url` (through a proxy to the cluster), else it runs poll-only. `body` also
     /// gets a client straight to the cluster, for looking at the server's side, and the
     /// configuration of a client through PgBouncer, as an API server would connect.
@@ -82,19 +82,19 @@ struct DaemonHarness {
         listenDirectly: Bool, configure: (inout JobsConfig) -> Void = { _ in },
         _ body: (DaemonHarness, _ server: PostgresClient, _ throughBouncer: PostgresClient.Configuration) async throws -> T
     ) async throws -> T {
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
-        defer { try? FileManager.default.removeItem(at: directory) }
-        let cluster = EmbeddedPostgres(directory: directory, settings: ["fsync": "off"], logger: TestDatabase.logger)
-        try await cluster.start()
-        defer { try? cluster.stop() }
+        // A fresh database on the shared test cluster (a cluster of its own would cost an initdb
+        // on a machine already busy with every other suite).
+        let cluster = try await TestDatabase.cluster()
+        let serverConfiguration = try await TestDatabase.makeDatabase(prefix: "bouncer")
+        let database = serverConfiguration.database ?? "postgres"
         // PgBouncer speaks TCP to the cluster's unix socket through the proxy (peer
         // authentication then sees this process's user, as the daemon would be).
         let direct = try await FaultProxy.start(toUnixSocket: cluster.socketPath)
         let bouncer = try await PgBouncerTestServer.start(upstreamPort: direct.port, user: cluster.username)
         defer { bouncer.stop() }
-        let database = cluster.clientConfiguration().database ?? "postgres"
         let directURL = "postgres://\(cluster.username)@127.0.0.1:\(direct.port)/\(database)?sslmode=disable"
 
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
         var config = try JobsConfig(file: ConfFile(path: directory.appendingPathComponent("jobs.conf").path, text: ""))
         config.http.port = 0
         config.intake.databaseTimeout = .seconds(60)
@@ -105,7 +105,7 @@ struct DaemonHarness {
         configure(&config)
         var clientConfiguration = bouncer.clientConfiguration(user: cluster.username, database: database)
         clientConfiguration.options.connectTimeout = .seconds(5)
-        let result = try await TestDatabase.withClient(configuration: cluster.clientConfiguration()) { server in
+        let result = try await TestDatabase.withClient(configuration: serverConfiguration) { server in
             try await run(cluster: cluster, config: config, clientConfiguration: clientConfiguration, proxy: nil) { harness in
                 try await body(harness, server, clientConfiguration)
             }

@@ -125,9 +125,10 @@ import Workers
             """, server)
     }
 
-    /// Server connections whose last statement was a LISTEN.
+    /// Server connections to this test's database whose last statement was a LISTEN (the
+    /// cluster is shared with other suites' daemons).
     static func listening(_ server: PostgresClient) async throws -> Int64 {
-        try await number("SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'LISTEN%'", server)
+        try await number("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'", server)
     }
 
     static func number(_ sql: String, _ client: PostgresClient) async throws -> Int64 {

@@ -33,4 +33,29 @@ import Testing
             #expect(kinds == ["new.completed", "old.scheduled"])
         }
     }
+
+    /// What `evently-jobs bench --history` runs: claims timed on one connection while the
+    /// prune's statements delete old history beside them, in batches of 10,000.
+    @Test func claimsGoOnWhileAPruneDeletesOldHistory() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            try await QT.execute(sql: """
+                INSERT INTO evently_jobs.jobs (kind, state, finalized_at, created_at, run_at)
+                SELECT 'history', 'completed', now() - CASE WHEN g % 2 = 0 THEN interval '20 days' ELSE interval '1 day' END,
+                       now() - interval '30 days', now() - interval '30 days'
+                FROM generate_series(1, 25000) AS g
+                """, on: client)
+            let queue = JobClient(client: client, logger: logger)
+            try await queue.enqueue(Array(repeating: NewJob(kind: DiagnosticWorkers.Noop.Payload.kind), count: 3_000))
+            async let pruned = QueueBenchmark.prune(client: client, retention: .seconds(15 * 86_400), logger: logger)
+            let latencies = try await QueueBenchmark.claimLatencies(client: client, batch: 100, duration: .seconds(60), logger: logger)
+            #expect(try await pruned == 12_500, "every row past the retention, in two statements of 10,000 and one of 2,500")
+            #expect(latencies.count == 31, "30 claims of 100, then one that found none")
+            #expect(latencies.allSatisfy { $0 > 0 })
+            #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs WHERE kind = 'history'", on: client) == 12_500)
+            #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs WHERE state = 'completed' AND kind = 'diag.noop'",
+                                       on: client) == 3_000)
+            try await QueueBenchmark.delete(kind: DiagnosticWorkers.Noop.Payload.kind, client: client, logger: logger)
+            #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs", on: client) == 12_500)
+        }
+    }
 }

@@ -228,7 +228,8 @@ import Testing
                     }
                     // Cut off only once its session reached the end of DATA and waits for the reply: cut
                     // earlier, the answer to the mark's COMMIT could be held and no session start.
-                    try await smtp.waitForEndsOfData(count: 1, timeout: .seconds(10))
+                    // (30 s: the Python server and the mailer's thread can wait long for a core in CI.)
+                    try await smtp.waitForEndsOfData(count: 1, timeout: .seconds(30))
                     proxy.blackHole()
                     let healthy = try daemon(client, name: "healthy")
                     try await DeliveryFixture.running(healthy) {

@@ -26,6 +26,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Steady enqueue rate for the latency run, jobs/s.") var rate = 500
     @Option(help: "Length of the latency run, seconds.") var latencySeconds = 10
     @Option(help: "Jobs enqueued one per transaction.") var singles = 2_000
+    @Option(help: "Finished jobs kept as history (e.g. 10000000): drains beside a database with this history, and claim latency during a prune of half of it; 0 leaves it out.")
+    var history = 0
 
     func run() async throws {
         try await options.withDatabase(logLevel: { _ in .warning }) { _, logger, base in
@@ -97,7 +99,74 @@ struct BenchCommand: AsyncParsableCommand {
                 try await QueueBenchmark.reset(client: client, logger: logger)
                 report.latencies = try await measureLatency(client: client, queue: queue, logger: logger)
                 print(report.table)
+
+                // 4. The same drain with a large history of finished jobs, and claims during a prune.
+                if history > 0 {
+                    try await measureHistory(base: base, empty: client, emptyURL: Self.url(for: benchConfiguration), logger: logger)
+                }
             }
+        }
+    }
+
+    /// Drains on a database holding `history` finished jobs (spread over 30 days) against drains
+    /// on the empty one, interleaved; then claim latency on the history database before and
+    /// while `queue.prune` deletes the older half of it.
+    func measureHistory(base: PostgresClient.Configuration, empty: PostgresClient, emptyURL: String, logger: Logger) async throws {
+        let configuration = try await Self.freshDatabase("evently_bench_history", base: base, logger: logger)
+        let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+        let noop = DiagnosticWorkers.Noop.Payload.kind
+        try await client.whileRunning {
+            try await DatabaseSchema.migrator(logger: logger).migrate(client)
+            try await ConsoleBenchCommand.fill(client, name: "history", finished: history, unfinished: 0, chunk: 1_000_000, logger: logger)
+            let emptyQueue = JobClient(client: empty, logger: logger), historyQueue = JobClient(client: client, logger: logger)
+            var ratios: [Double] = []
+            for round in 1...rounds {
+                try await QueueBenchmark.reset(client: empty, logger: logger)
+                try await insertNoops(jobs, emptyQueue)
+                try await QueueBenchmark.analyze(client: empty, logger: logger)
+                let bare = try await drainWithDaemon(client: empty, databaseURL: emptyURL, claimsInFlight: claimsInFlight, logger: logger)
+
+                try await QueueBenchmark.delete(kind: noop, client: client, logger: logger)
+                try await insertNoops(jobs, historyQueue)
+                try await QueueBenchmark.analyze(client: client, logger: logger)
+                let kept = try await drainWithDaemon(client: client, databaseURL: Self.url(for: configuration),
+                                                     claimsInFlight: claimsInFlight, logger: logger)
+                ratios.append(kept.rate / bare.rate)
+                print(String(format: "history round %d: drain on an empty table %.0f jobs/s, beside %d finished jobs %.0f jobs/s, ratio %.2f",
+                             round, bare.rate, history, kept.rate, kept.rate / bare.rate))
+            }
+            print(String(format: "drain with history ÷ empty, median of %d rounds: %.2f", rounds, BenchReport.median(ratios)))
+
+            // Claims of `batch` while nothing else runs, then while the prune runs beside them.
+            try await QueueBenchmark.delete(kind: noop, client: client, logger: logger)
+            try await insertNoops(2 * jobs, historyQueue)
+            try await QueueBenchmark.analyze(client: client, logger: logger)
+            let quiet = try await QueueBenchmark.claimLatencies(client: client, batch: batch, duration: .seconds(10), logger: logger)
+            let pruneStarted = ContinuousClock.now
+            let pruneDone = PruneFinished()
+            let (pruned, during) = try await withThrowingTaskGroup(of: (Int, [Double]).self) { group in
+                group.addTask {
+                    defer { pruneDone.flag.store(true, ordering: .relaxed) }
+                    return (try await QueueBenchmark.prune(client: client, retention: .seconds(15 * 86_400), logger: logger), [])
+                }
+                group.addTask {
+                    // For as long as the prune runs (at most a minute): claims after it would dilute the figure.
+                    (0, try await QueueBenchmark.claimLatencies(client: client, batch: batch, duration: .seconds(60),
+                                                                stop: { pruneDone.flag.load(ordering: .relaxed) }, logger: logger))
+                }
+                var pruned = 0, during: [Double] = []
+                for try await (rows, latencies) in group {
+                    pruned += rows
+                    during += latencies
+                }
+                return (pruned, during)
+            }
+            let pruneSeconds = (ContinuousClock.now - pruneStarted).timeInterval
+            func milliseconds(_ values: [Double], _ p: Double) -> Double { BenchReport.percentile(values, p) * 1000 }
+            print(String(format: "claim latency (batch %d): quiet p50 %.2f ms, p99 %.2f ms (%d claims); during a prune of %d rows (%.0f s): p50 %.2f ms, p99 %.2f ms (%d claims); p99 ratio %.2f",
+                         batch, milliseconds(quiet, 0.5), milliseconds(quiet, 0.99), quiet.count, pruned, pruneSeconds,
+                         milliseconds(during, 0.5), milliseconds(during, 0.99), during.count,
+                         milliseconds(during, 0.99) / milliseconds(quiet, 0.99)))
         }
     }
 
@@ -267,4 +336,9 @@ extension BenchCommand {
         }
         return components.string ?? ""
     }
+}
+
+/// Set when the prune of `bench --history` has ended.
+private final class PruneFinished: Sendable {
+    let flag = Atomic<Bool>(false)
 }

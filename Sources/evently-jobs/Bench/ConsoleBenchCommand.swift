@@ -98,7 +98,7 @@ struct ConsoleBenchCommand: AsyncParsableCommand {
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         try await client.whileRunning {
             try await DatabaseSchema.migrator(logger: logger).migrate(client)
-            try await fill(client, name: name, finished: finished, unfinished: unfinished, logger: logger)
+            try await Self.fill(client, name: name, finished: finished, unfinished: unfinished, chunk: chunk, logger: logger)
             try await client.query("COMMENT ON DATABASE \(unescaped: name) IS \(unescaped: "'\(mark)'")", logger: logger)
         }
         return configuration
@@ -126,7 +126,7 @@ struct ConsoleBenchCommand: AsyncParsableCommand {
     /// One statement per `chunk` rows, ids (and creation times) in order: row `i` of `n` was
     /// created at `t0 + i/n × 30 days`. The `unfinished` jobs are every `k`-th row of the newest
     /// `unfinished × k` (k ≤ 10), so the newest days mix unfinished and finished work.
-    func fill(_ client: PostgresClient, name: String, finished: Int, unfinished: Int, logger: Logger) async throws {
+    static func fill(_ client: PostgresClient, name: String, finished: Int, unfinished: Int, chunk: Int, logger: Logger) async throws {
         let total = finished + unfinished
         let stride = unfinished == 0 ? 1 : max(1, min(10, total / unfinished))
         let window = unfinished * stride

@@ -18,7 +18,9 @@ final class SentMarks: Sendable {
 
     init(client: PostgresClient, logger: Logger) {
         let store = NotificationStore(logger: logger)
-        combiner = GroupCombiner(maximumGroup: Self.maximumGroup) { _, marks in
+        // While the database does not answer, marks waiting behind a failed group fail with it at
+        // once (each caller retries on its own) instead of each waiting out its own deadline.
+        combiner = GroupCombiner(maximumGroup: Self.maximumGroup, failsWaiting: Self.databaseUnavailable) { _, marks in
             do {
                 let recorded = try await withDeadline(DeliveryLedger.writeLimit) {
                     try await client.withOpenConnection { try await store.markSent(marks, on: $0) }
@@ -28,6 +30,10 @@ final class SentMarks: Sendable {
                 return marks.map { _ in .failure(error) }
             }
         }
+    }
+
+    static func databaseUnavailable(_ error: any Error) -> Bool {
+        error is DeadlineExceeded || error is ConnectionClosed || error is DatabaseConnectionLost
     }
 
     /// Whether `mark` was recorded: false when its row no longer carries the attempt's mark.

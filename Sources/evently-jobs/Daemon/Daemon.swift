@@ -64,7 +64,9 @@ struct Daemon: Sendable {
         let listenConnection = try DatabaseLocation.listenConnection(config: config, clientConfiguration: clientConfiguration)
         if listenConnection == nil {
             logger.warning("""
-                database.transaction_pooling is on and database.listen_url is not set: running poll-only                     (no LISTEN): new jobs wait up to queue.poll_interval (\(config.queue.pollInterval)), live updates                     up to the same; set database.listen_url to a direct URL of the database to be woken at once
+                database.transaction_pooling is on and database.listen_url is not set: running poll-only \
+                (no LISTEN): new jobs wait up to queue.poll_interval (\(config.queue.pollInterval)), live updates \
+                up to the same; set database.listen_url to a direct URL of the database to be woken at once
                 """)
         }
         services.append(JobDaemon(client: client, registry: registry, configuration: queueConfiguration, logger: logger,

@@ -97,6 +97,10 @@ struct BookingAPI: Sendable {
             return try await reads.withOpenConnection(within: databaseTimeout) { connection in try await body(connection) }
         } catch let error as BookingError {
             throw Self.httpError(error)
+        } catch where reads !== client && ReadTargets.isReplicaTrouble(error) {
+            // The replica failed between two checks (or cancelled the query for its replay):
+            // the primary answers this one.
+            return try await read(body)
         }
     }
 

@@ -230,7 +230,12 @@ final class LiveHub: Sendable {
             }
             guard registry.subscribers[subscriber.id] != nil else { return }
             registry.eventsOf[subscriber.id] = watched
-            for event in wanted { registry.byEvent[event, default: []].insert(subscriber.id) }
+            for event in wanted {
+                registry.byEvent[event, default: []].insert(subscriber.id)
+                // Poll-only: the new stream's first value is read before it is registered; the
+                // next poll sends the current one whatever was sent to the others.
+                registry.polledEvents[event] = nil
+            }
             if queues { registry.queueWatchers.insert(subscriber.id) }
         }
         for event in found { subscriber.deliver(eventMessage(event)) }

@@ -72,8 +72,8 @@ import Testing
             let registry = try QT.registry { try $0.register(SlowWorker(timeline: timeline)) }
             let jobs = JobClient(client: client, logger: logger)
             // Long enough that the cancel surely lands while it runs, on a loaded machine too
-            // (500 ms was seen to finish first).
-            let id = try await jobs.enqueue(SlowPayload(ms: 3_000)).id
+            // (500 ms, and once in CI 3 s, were seen to finish first).
+            let id = try await jobs.enqueue(SlowPayload(ms: 10_000)).id
             try await QT.withDaemon(QT.daemon(client, registry: registry, configuration: QT.configuration())) {
                 try await QT.waitForState(id, .running, on: client)
                 let record = try await jobs.cancel(id: id)

@@ -12,16 +12,8 @@ import Testing
         let smtp = try await SMTPTestServer.start()
         defer { smtp.stop() }
         let base = try await TestDatabase.makeDatabase(prefix: "emailbenchbase")
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("email-bench-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let conf = folder.appendingPathComponent("jobs.conf")
-        try """
-            [database]
-            url = "\(BenchCommand.url(for: base))"
-            [log]
-            level = "warning"
-            """.write(to: conf, atomically: true, encoding: .utf8)
+        let conf = try EndToEndBenchTests.benchConfig(base: base)
+        defer { try? FileManager.default.removeItem(at: conf.deletingLastPathComponent()) }
 
         var command = try EmailBenchCommand.parse([
             "--config", conf.path, "--smtp", "\(smtp.host):\(smtp.port)",

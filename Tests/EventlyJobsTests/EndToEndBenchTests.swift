@@ -8,24 +8,32 @@ import Testing
 /// `evently-jobs bench-e2e` books over HTTP at the rate asked, and every booking's email reaches
 /// the SMTP server and its SMS the command's receiver before the step is called kept up.
 @Suite(.timeLimit(.minutes(3))) struct EndToEndBenchTests {
-    @Test func aStepBooksAtItsRateAndWaitsForEveryDelivery() async throws {
-        let smtp = try await SMTPTestServer.start()
-        defer { smtp.stop() }
-        let base = try await TestDatabase.makeDatabase(prefix: "e2ebase")
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("e2e-\(UUID().uuidString)")
+    /// A jobs.conf in a fresh folder for a bench command on `base`'s server (remove the folder after).
+    static func benchConfig(base: PostgresClient.Configuration, extra: String = "") throws -> URL {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: folder) }
         let conf = folder.appendingPathComponent("jobs.conf")
         try """
             [database]
             url = "\(BenchCommand.url(for: base))"
             [log]
             level = "warning"
+            \(extra)
+            """.write(to: conf, atomically: true, encoding: .utf8)
+        return conf
+    }
+
+    @Test func aStepBooksAtItsRateAndWaitsForEveryDelivery() async throws {
+        let smtp = try await SMTPTestServer.start()
+        defer { smtp.stop() }
+        let base = try await TestDatabase.makeDatabase(prefix: "e2ebase")
+        let conf = try Self.benchConfig(base: base, extra: """
             [queue.default]
             concurrency = 4
             [queue.notifications]
             concurrency = 4
-            """.write(to: conf, atomically: true, encoding: .utf8)
+            """)
+        defer { try? FileManager.default.removeItem(at: conf.deletingLastPathComponent()) }
 
         var command = try EndToEndBenchCommand.parse([
             "--config", conf.path, "--smtp", "\(smtp.host):\(smtp.port)",

@@ -10,6 +10,7 @@ extension PostgresConnection.Configuration {
         } else {
             self.init(host: client.host ?? "localhost", port: client.port ?? 5432, username: client.username,
                       password: client.password, database: client.database, tls: tls)
+            options.tlsServerName = client.options.tlsServerName
         }
     }
 }

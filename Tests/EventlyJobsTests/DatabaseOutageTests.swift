@@ -46,55 +46,19 @@ import Testing
             try? cluster.stop()
             try? FileManager.default.removeItem(at: directory)
         }
-        let config = directory.appendingPathComponent("jobs.conf").path
-        try """
-            [database]
-            url = "\(url(of: cluster))"
-            pool_size = 8
-            [http]
-            port = 0
-            rate_limit_per_user = 0
-            rate_limit_per_ip = 0
-            [auth]
-            jwt_secret = "\(TokenFactory.secret)"
-            [queue]
-            lease = 2s
-            rescue_interval = 300ms
-            poll_interval = 200ms
-            shutdown_timeout = 3s
-            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let config = try ProcessHTTP.writeConfig(in: directory, databaseURL: url(of: cluster), lease: "2s")
         let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
-        var port = 0
-        try await eventually(timeout: .seconds(60), "the HTTP intake listens") {
-            port = daemon.output.split(separator: "\n").first { $0.contains("HTTP intake listening on") }
-                .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) } ?? 0
-            return port != 0
-        }
-        let base = "http://127.0.0.1:\(port)"
-        func send(_ method: HTTPMethod, _ path: String, token: String? = nil, json: String? = nil,
-                  timeout: Duration = .seconds(10)) async throws -> (status: Int, body: String) {
-            var request = HTTPClientRequest(url: base + path)
-            request.method = method
-            if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-            if method == .POST { request.headers.add(name: "Idempotency-Key", value: UUID().uuidString) }
-            if let json {
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(string: json))
-            }
-            let response = try await TestHTTP.client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            return (Int(response.status.code), String(buffer: body))
-        }
+        let http = try await ProcessHTTP.waitForIntake(of: daemon)
 
         let admin = try await TokenFactory.token(role: "admin")
-        let created = try await send(.POST, "/v1/events", token: admin, json: """
+        let created = try await http.send(.POST, "/v1/events", token: admin, json: """
             {"name": "Outage", "venue": "Hall", "starts_at": "2030-06-01T19:00:00Z", "capacity": 100000, "price": "10.00"}
             """)
         #expect(created.status == 201, "\(created.body)")
         let eventID = try #require((try JSONSerialization.jsonObject(with: Data(created.body.utf8)) as? [String: Any])?["id"] as? String)
 
         // Eight clients book one seat at a time until told to stop.
-        let state = OutageLoad()
+        let state = HTTPLoad()
         let tokens = try await withThrowingTaskGroup(of: String.self) { group in
             for _ in 0..<8 { group.addTask { try await TokenFactory.token() } }
             return try await group.reduce(into: []) { $0.append($1) }
@@ -103,20 +67,10 @@ import Testing
             await withTaskGroup(of: Void.self) { group in
                 for token in tokens {
                     group.addTask {
-                        while !state.stop.load(ordering: .relaxed) {
-                            do {
-                                let reply = try await send(.POST, "/v1/bookings", token: token,
-                                                           json: #"{"event_id": "\#(eventID)", "quantity": 1}"#)
-                                let id = (try? JSONSerialization.jsonObject(with: Data(reply.body.utf8)) as? [String: Any])?["id"] as? String
-                                state.tally.withLock {
-                                    $0.statuses[reply.status, default: 0] += 1
-                                    if reply.status == 201, let id { $0.booked.append(id) }
-                                }
-                                if reply.status == 400 { state.tally.withLock { $0.unanswered.append("400: \(reply.body)") } }
-                                if reply.status >= 500 { try? await Task.sleep(for: .milliseconds(100)) }
-                            } catch {
-                                state.tally.withLock { $0.unanswered.append("\(error)") }
-                            }
+                        await state.repeatUntilStopped {
+                            let reply = try await http.send(.POST, "/v1/bookings", token: token,
+                                                            json: #"{"event_id": "\#(eventID)", "quantity": 1}"#)
+                            return (reply, reply.status == 201 ? (reply.json["id"] as? String).map { .booking($0) } : nil)
                         }
                     }
                 }
@@ -128,7 +82,7 @@ import Testing
         let restarted = ContinuousClock.now
         // Ready again within 10 s of the server's return.
         try await eventually(timeout: .seconds(10), "/readyz answers 200 after the restart") {
-            (try? await send(.GET, "/readyz", timeout: .seconds(2)).status) == 200
+            (try? await http.send(.GET, "/readyz", timeout: .seconds(2)).status) == 200
         }
         print("ready \(ContinuousClock.now - restarted) after the restart")
         try await Task.sleep(for: .seconds(2))
@@ -137,18 +91,18 @@ import Testing
 
         let result = state.tally.withLock { $0 }
         print("statuses during the restart: \(result.statuses.sorted { $0.key < $1.key })")
-        #expect(result.unanswered.isEmpty, "requests without an answer within 10 s: \(result.unanswered.prefix(5))")
+        #expect(result.unexpected.isEmpty, "requests without an answer within 10 s, or refused: \(result.unexpected.prefix(5))")
         #expect(Set(result.statuses.keys).isSubset(of: [201, 503]), "\(result.statuses)")
         #expect((result.statuses[201] ?? 0) > 0)
 
         // Nothing lost: every 201 is a booking, and the seats balance.
         try await TestDatabase.withClient(configuration: cluster.clientConfiguration(database: "postgres")) { client in
             let rows = try await client.query("""
-                SELECT count(*)::bigint FROM evently.bookings WHERE id = ANY(\(result.booked.compactMap(UUID.init(uuidString:)))::uuid[])
+                SELECT count(*)::bigint FROM evently.bookings WHERE id = ANY(\(result.bookings.compactMap(UUID.init(uuidString:)))::uuid[])
                 """, logger: logger)
             var present = 0
             for try await count in rows.decode(Int.self) { present = count }
-            #expect(present == result.booked.count)
+            #expect(present == result.bookings.count)
             let balance = try await client.query("""
                 SELECT e.total_capacity - e.available_seats,
                        (SELECT coalesce(sum(quantity), 0)::int FROM evently.bookings b WHERE b.event_id = e.id AND b.status = 'confirmed')
@@ -294,16 +248,4 @@ import Testing
                 "it says what it could not write:\n\(notable.joined(separator: "\n"))")
         print("exit \(String(describing: exit)) \(ContinuousClock.now - terminated) after SIGTERM")
     }
-}
-
-/// What the booking clients saw while the database restarted.
-private final class OutageLoad: Sendable {
-    struct Tally: Sendable {
-        var statuses: [Int: Int] = [:]
-        var unanswered: [String] = []
-        var booked: [String] = []
-    }
-
-    let tally = Mutex(Tally())
-    let stop = Atomic<Bool>(false)
 }

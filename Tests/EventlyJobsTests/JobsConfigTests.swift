@@ -99,6 +99,13 @@ import Workers
         ("[database]\nreplica_max_lag = 10ms", "jobs.conf:2: database.replica_max_lag: must be between 0.1 seconds and 86400.0 seconds"),
         ("[database]\nreplica_url = \"http://replica\"", "jobs.conf:2: database.replica_url: must be a postgres:// URL"),
         ("[database]\ntransaction_pooling = \"yes\"", "jobs.conf:2: database.transaction_pooling: expected true or false, found text \"yes\""),
+        ("[database]\nurl = \"postgres://u@h1,h2:99999/db\"", "jobs.conf:2: database.url: host 'h2:99999': '99999' is not a port"),
+        ("[database]\nurl = \"postgres://u@h1,,h2/db\"", "jobs.conf:2: database.url: an empty host in the host list"),
+        ("[database]\nurl = \"postgres://u@h1,h1:5432/db\"", "jobs.conf:2: database.url: names the same host twice"),
+        ("[database]\n\nurl = \"postgres://u@h1,h2/db?target_session_attrs=standby\"",
+         "jobs.conf:3: database.url: target_session_attrs=standby is not supported with several hosts: the daemon writes, so it needs read-write (the default) or primary; read-only copies go in database.replica_url"),
+        ("[database]\nreplica_url = \"postgres://u@r1,r2/db\"",
+         "jobs.conf:2: database.replica_url: names several hosts; only database.url may (the daemon follows its writable host)"),
     ])
     func badInputNamesFileLineAndKey(text: String, message: String) {
         #expect(error(text)?.description == message)
@@ -530,5 +537,23 @@ extension JobsConfigTests {
         #expect(error.key == "smtp.host")
         #expect(error.line == 2)
         #expect(try parse("[smtp]\nhost = \"::1\"\ntls = \"tls\"").delivery.smtp.host == "::1")
+    }
+}
+
+/// libpq's multi-host URLs in `database.url` (``DatabaseHosts``).
+struct DatabaseHostsTests {
+    @Test func aHostListIsReadAsLibpqReadsIt() throws {
+        let hosts = try #require(try DatabaseHosts.parse(
+            "postgres://app:s%40cret@db1.example:5433,[::1],db3.example/evently?sslmode=require&target_session_attrs=read-write"))
+        #expect(hosts.hosts == [.init(name: "db1.example", port: 5433), .init(name: "::1", port: 5432), .init(name: "db3.example", port: 5432)])
+        // One host at a time, the rest of the URL kept (target_session_attrs is the relay's business).
+        #expect(hosts.url(through: .init(name: "127.0.0.1", port: 40000)) == "postgres://app:s%40cret@127.0.0.1:40000/evently?sslmode=require")
+        #expect(hosts.url(through: hosts.hosts[1]) == "postgres://app:s%40cret@[::1]:5432/evently?sslmode=require")
+        #expect(try DatabaseHosts.parse("postgres://a,b/db?target_session_attrs=primary")?.hosts.count == 2)
+    }
+
+    @Test func oneHostNeedsNoChoosing() throws {
+        #expect(try DatabaseHosts.parse("postgres://app@db1:5432/evently?target_session_attrs=read-write") == nil)
+        #expect(try DatabaseHosts.parse("postgres://app@localhost/evently?host=/var/run/postgresql") == nil)
     }
 }

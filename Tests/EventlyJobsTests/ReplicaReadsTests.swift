@@ -71,8 +71,10 @@ import Testing
                 try pair.startReplica()
                 try await eventually(timeout: .seconds(60), "reads back on the restarted replica") { try await Self.onReplica(intake) }
                 let samples = try await intake.scrape()
-                #expect(samples.value("evently_replica_fallbacks_total", ["reason": "lag"]) == 1)
-                #expect(samples.value("evently_replica_fallbacks_total", ["reason": "unreachable"]) == 1)
+                // At least once each: on a machine loaded by every suite at once a check of a
+                // running replica can also miss its 2 s deadline, a real (and counted) fallback.
+                #expect(try #require(samples.value("evently_replica_fallbacks_total", ["reason": "lag"])) >= 1)
+                #expect(try #require(samples.value("evently_replica_fallbacks_total", ["reason": "unreachable"])) >= 1)
             }
         }
         }

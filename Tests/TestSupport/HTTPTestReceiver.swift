@@ -124,12 +124,16 @@ public struct RecordedRequest: Sendable {
     /// The headers in the order received.
     public let headers: [(String, String)]
     public let body: [UInt8]
+    /// When the whole request had arrived (before any scripted delay).
+    public let receivedAt: ContinuousClock.Instant
 
-    public init(method: String, uri: String, headers: [(String, String)], body: [UInt8]) {
+    public init(method: String, uri: String, headers: [(String, String)], body: [UInt8],
+                receivedAt: ContinuousClock.Instant = .now) {
         self.method = method
         self.uri = uri
         self.headers = headers
         self.body = body
+        self.receivedAt = receivedAt
     }
 
     /// The path, without the query.

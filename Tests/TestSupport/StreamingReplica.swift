@@ -26,7 +26,10 @@ public final class StreamingReplica: Sendable {
     var replicaData: String { directory + "/replica" }
 
     /// Creates and starts both servers; the replica is streaming when this returns.
-    public static func start() async throws -> StreamingReplica {
+    ///
+    /// `synchronous`: the primary waits for the replica to flush each commit before it answers
+    /// (`synchronous_standby_names = '*'`), so whatever it acknowledged survives its loss.
+    public static func start(synchronous: Bool = false) async throws -> StreamingReplica {
         try await runBlocking {
             let directory = try ChildProcesses.makeScratchDirectory(prefix: "evently-replica")
             chmod(directory, 0o777)
@@ -35,7 +38,8 @@ public final class StreamingReplica: Sendable {
             while replicaPort == primaryPort { replicaPort = try PgBouncerTestServer.freePortOutsideEphemeralRange() }
             let pair = StreamingReplica(primaryPort: primaryPort, replicaPort: replicaPort, directory: directory)
             try pair.tool("initdb", ["-D", pair.primaryData, "-A", "trust", "-U", pair.user, "--no-sync"])
-            try pair.startServer(pair.primaryData, port: primaryPort, extra: "-c wal_level=replica -c max_wal_senders=5")
+            try pair.startServer(pair.primaryData, port: primaryPort, extra: "-c wal_level=replica -c max_wal_senders=5"
+                                    + (synchronous ? " -c synchronous_standby_names='*'" : ""))
             try pair.tool("pg_basebackup", ["-h", "127.0.0.1", "-p", String(primaryPort), "-U", pair.user, "-D", pair.replicaData,
                                             "-R", "-X", "stream", "--no-sync"])
             try pair.startReplica()
@@ -58,6 +62,16 @@ public final class StreamingReplica: Sendable {
 
     public func startReplica() throws {
         try startServer(replicaData, port: replicaPort, extra: "-c hot_standby=on")
+    }
+
+    /// The primary's server process dies at once (`pg_ctl stop -m immediate`), as in a crash.
+    public func crashPrimary() throws {
+        try tool("pg_ctl", ["stop", "-w", "-m", "immediate", "-D", primaryData])
+    }
+
+    /// Makes the replica a primary (`pg_ctl promote`); it takes writes when this returns.
+    public func promoteReplica() throws {
+        try tool("pg_ctl", ["promote", "-w", "-t", "60", "-D", replicaData])
     }
 
     public func stop() {

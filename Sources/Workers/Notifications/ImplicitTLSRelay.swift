@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Queue
 import Synchronization
 
 /// libesmtp speaks TLS only through STARTTLS. For servers that want TLS from the first byte
@@ -56,7 +57,7 @@ final class ImplicitTLSRelay: Sendable {
                         // Both channels live on the same event loop, so both pipelines can be
                         // changed synchronously here.
                         outbound.eventLoop.makeCompletedFuture {
-                            let (toServer, toClient) = GlueHandler.pair()
+                            let (toServer, toClient) = ByteRelay.pair()
                             try outbound.pipeline.syncOperations.addHandler(toClient)
                             try inbound.pipeline.syncOperations.addHandler(toServer)
                         }
@@ -95,84 +96,6 @@ private final class ErrorRecorder: ChannelInboundHandler, Sendable {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         record(error)
         context.fireErrorCaught(error)
-    }
-}
-
-/// Two handlers, one per channel, that pass bytes across and close each other.
-private final class GlueHandler: ChannelDuplexHandler {
-    typealias InboundIn = NIOAny
-    typealias OutboundIn = NIOAny
-    typealias OutboundOut = NIOAny
-
-    private var partner: GlueHandler?
-    private var context: ChannelHandlerContext?
-    private var pendingRead = false
-
-    static func pair() -> (GlueHandler, GlueHandler) {
-        let first = GlueHandler(), second = GlueHandler()
-        first.partner = second
-        second.partner = first
-        return (first, second)
-    }
-
-    func handlerAdded(context: ChannelHandlerContext) {
-        self.context = context
-    }
-
-    func handlerRemoved(context: ChannelHandlerContext) {
-        self.context = nil
-        partner = nil
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        partner?.partnerWrite(data)
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) {
-        partner?.partnerFlush()
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        partner?.partnerClose()
-        context.fireChannelInactive()
-    }
-
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        partner?.partnerClose()
-        context.close(promise: nil)
-    }
-
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { partner?.partnerBecameWritable() }
-    }
-
-    func read(context: ChannelHandlerContext) {
-        if partner?.partnerWritable ?? false {
-            context.read()
-        } else {
-            pendingRead = true
-        }
-    }
-
-    private var partnerWritable: Bool { context?.channel.isWritable ?? false }
-
-    private func partnerWrite(_ data: NIOAny) {
-        context?.write(data, promise: nil)
-    }
-
-    private func partnerFlush() {
-        context?.flush()
-    }
-
-    private func partnerClose() {
-        context?.close(promise: nil)
-    }
-
-    private func partnerBecameWritable() {
-        if pendingRead {
-            pendingRead = false
-            context?.read()
-        }
     }
 }
 

@@ -31,18 +31,40 @@ struct ConfigOptions: ParsableArguments {
         reachableFirst: Bool = false,
         _ body: (JobsConfig, Logger, PostgresClient.Configuration) async throws -> T
     ) async throws -> T {
-        let config = try load()
+        var config = try load()
         var logger = makeLogger(config)
         logger.logLevel = logLevel(logger.logLevel)
+        // Several hosts: everything connects to the relay that follows the writable one.
+        var router: WritableHostRouter?
+        if let url = config.database.url, let hosts = try DatabaseHosts.parse(url) {
+            let started = try await DatabaseLocation.startRouter(hosts: hosts, config: config, logger: logger)
+            config.database.url = hosts.url(through: .init(name: "127.0.0.1", port: started.port))
+            router = started
+        }
+        let routing = router.map { router in Task { await router.run() } }
+        defer { routing?.cancel() }
         let location = DatabaseLocation(config: config, logger: logger)
-        let clientConfiguration = try location.prepare(config: config, logger: logger)
+        var clientConfiguration = try location.prepare(config: config, logger: logger)
         defer { location.shutDown(logger: logger) }
+        if let router {
+            // TLS is still end to end: the certificate is checked against the first host's name.
+            clientConfiguration.options.tlsServerName = router.hosts.hosts[0].name
+        }
         if reachableFirst {
             try await Self.checkReachable(clientConfiguration, tls: try DatabaseLocation.connectionTLS(url: config.database.url),
                                           within: config.database.connectTimeout, logger: logger)
         }
-        return try await StatementPreparation.$enabled.withValue(config.database.preparesStatements) {
-            try await body(config, logger, clientConfiguration)
+        do {
+            let result = try await StatementPreparation.$enabled.withValue(config.database.preparesStatements) {
+                try await body(config, logger, clientConfiguration)
+            }
+            routing?.cancel()
+            await routing?.value
+            return result
+        } catch {
+            routing?.cancel()
+            await routing?.value
+            throw error
         }
     }
 

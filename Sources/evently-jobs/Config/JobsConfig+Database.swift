@@ -40,7 +40,18 @@ extension JobsConfig {
         guard text.hasPrefix("postgres://") || text.hasPrefix("postgresql://") else {
             throw ConfValue.ParseError(message: "must be a postgres:// URL")
         }
+        // Several hosts (failover) are checked here, so a mistake names its line.
+        _ = try DatabaseHosts.parse(text)
         return text
+    }
+
+    /// `database.listen_url` and `database.replica_url`: one server each.
+    static func singleHostDatabaseURL(_ text: String) throws(ConfValue.ParseError) -> String {
+        let url = try databaseURL(text)
+        guard try DatabaseHosts.parse(url) == nil else {
+            throw ConfValue.ParseError(message: "names several hosts; only database.url may (the daemon follows its writable host)")
+        }
+        return url
     }
 }
 
@@ -53,8 +64,8 @@ extension ConfReader {
         database.connectTimeout = try duration("database", "connect_timeout") ?? database.connectTimeout
         database.preparedStatements = try boolean("database", "prepared_statements") ?? database.preparedStatements
         database.transactionPooling = try boolean("database", "transaction_pooling") ?? database.transactionPooling
-        database.listenURL = try string("database", "listen_url", JobsConfig.databaseURL)
-        database.replicaURL = try string("database", "replica_url", JobsConfig.databaseURL)
+        database.listenURL = try string("database", "listen_url", JobsConfig.singleHostDatabaseURL)
+        database.replicaURL = try string("database", "replica_url", JobsConfig.singleHostDatabaseURL)
         database.replicaMaxLag = try between("database", "replica_max_lag", .milliseconds(100), .seconds(86_400)) ?? database.replicaMaxLag
         return database
     }

@@ -10,8 +10,8 @@ extension JobsConfig {
     mutating func applyEnvironment(_ environment: [String: String]) throws(ConfigError) {
         let variables = EnvironmentVariables(values: environment)
         database.url = try variables.value("EVENTLY_DATABASE_URL", Self.databaseURL) ?? database.url
-        database.listenURL = try variables.value("EVENTLY_DATABASE_LISTEN_URL", Self.databaseURL) ?? database.listenURL
-        database.replicaURL = try variables.value("EVENTLY_DATABASE_REPLICA_URL", Self.databaseURL) ?? database.replicaURL
+        database.listenURL = try variables.value("EVENTLY_DATABASE_LISTEN_URL", Self.singleHostDatabaseURL) ?? database.listenURL
+        database.replicaURL = try variables.value("EVENTLY_DATABASE_REPLICA_URL", Self.singleHostDatabaseURL) ?? database.replicaURL
         http.port = try variables.value("EVENTLY_HTTP_PORT") { text throws(ConfValue.ParseError) -> Int in
             guard let port = Int(text), (0...65535).contains(port) else {
                 throw ConfValue.ParseError(message: "must be a port number (0-65535), found \"\(text)\"")

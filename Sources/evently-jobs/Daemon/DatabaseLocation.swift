@@ -64,6 +64,22 @@ enum DatabaseLocation: Sendable {
         return PostgresConnection.Configuration(sameServerAs: clientConfiguration, tls: try connectionTLS(url: config.database.url))
     }
 
+    /// The relay that follows the writable one of `hosts`, asking each as the daemon's own user.
+    static func startRouter(hosts: DatabaseHosts, config: JobsConfig, logger: Logger) async throws -> WritableHostRouter {
+        var logins: [DatabaseHosts.Host: PostgresConnection.Configuration] = [:]
+        for host in hosts.hosts {
+            let url = hosts.url(through: host)
+            logins[host] = PostgresConnection.Configuration(sameServerAs: try clientConfiguration(url: url), tls: try connectionTLS(url: url))
+        }
+        let loginsByHost = logins
+        let probeTimeout = TimeAmount.milliseconds(Int64(WritableHostRouter.probeDeadline / .milliseconds(1)))
+        return try await WritableHostRouter.start(hosts: hosts, holdLimit: config.database.connectTimeout, connectionConfiguration: { host in
+            var login = loginsByHost[host]!
+            login.options.connectTimeout = probeTimeout
+            return login
+        }, logger: logger)
+    }
+
     /// A URL with its password hidden, for logs.
     static func redacted(_ url: String) -> String {
         guard var components = URLComponents(string: url), components.password != nil else { return url }

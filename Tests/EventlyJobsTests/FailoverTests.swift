@@ -1,0 +1,257 @@
+import AsyncHTTPClient
+import EventlyTestSupport
+import Foundation
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import Queue
+import Synchronization
+import Testing
+
+/// `database.url` naming two hosts: a primary and its synchronous standby, both real servers. The
+/// real daemon, under booking and enqueue load, loses the primary (`pg_ctl stop -m immediate`)
+/// and the standby is promoted: the daemon finds it and goes on.
+@Suite(.serialized, .timeLimit(.minutes(5))) struct FailoverTests {
+    /// How long the SMS provider holds each request: two sends of one message less than this
+    /// apart were in flight at once.
+    static let providerDelay: Duration = .milliseconds(400)
+
+    @Test func thePromotedStandbyServesWithin15sAndNothingAcknowledgedIsLost() async throws {
+        let pair = try await StreamingReplica.start(synchronous: true)
+        defer { pair.stop() }
+        let provider = try await HTTPTestReceiver.start(responses: [ScriptedResponse(status: 200, delay: Self.providerDelay)])
+        defer { Task { await provider.stop() } }
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        // The standby is named first: the daemon must pick the writable host, not the first.
+        let url = "postgres://\(pair.user)@127.0.0.1:\(pair.replicaPort),127.0.0.1:\(pair.primaryPort)/postgres"
+            + "?sslmode=disable&target_session_attrs=read-write"
+        let config = try ProcessHTTP.writeConfig(in: directory, databaseURL: url, lease: "3s", more: """
+            [sms]
+            url = "\(provider.url)"
+            from = "EVENTLY"
+            secret = "failover-signing-secret"
+            """)
+        let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+        let http = try await ProcessHTTP.waitForIntake(of: daemon)
+        #expect(daemon.output.contains("database host 127.0.0.1:\(pair.primaryPort) is writable"), "\(daemon.output.suffix(2_000))")
+
+        let admin = try await TokenFactory.token(role: "admin")
+        let created = try await http.send(.POST, "/v1/events", token: admin, json: """
+            {"name": "Failover", "venue": "Hall", "starts_at": "2030-06-01T19:00:00Z", "capacity": 100000, "price": "10.00"}
+            """)
+        #expect(created.status == 201, "\(created.body)")
+        let eventID = try #require(created.json["id"] as? String)
+
+        // Six clients book (each booking sends an SMS), two enqueue jobs, until told to stop.
+        let load = HTTPLoad()
+        let bookers = try await withThrowingTaskGroup(of: String.self) { group in
+            for index in 0..<6 { group.addTask { try await TokenFactory.token(phone: "+4477009001\(10 + index)") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let running = Task {
+            await withTaskGroup(of: Void.self) { group in
+                for token in bookers {
+                    group.addTask {
+                        await load.repeatUntilStopped {
+                            let reply = try await http.send(.POST, "/v1/bookings", token: token,
+                                                            json: #"{"event_id": "\#(eventID)", "quantity": 1}"#)
+                            return (reply, reply.status == 201 ? (reply.json["id"] as? String).map { .booking($0) } : nil)
+                        }
+                    }
+                }
+                for _ in 0..<2 {
+                    group.addTask {
+                        await load.repeatUntilStopped {
+                            let reply = try await http.send(.POST, "/v1/jobs", token: admin, json: """
+                                {"kind": "diag.sleep", "args": {"ms": 300}, "unique_key": "\(UUID().uuidString)"}
+                                """)
+                            return (reply, reply.status == 201 ? (reply.json["id"] as? Int).map { .job(Int64($0)) } : nil)
+                        }
+                    }
+                }
+            }
+        }
+        try await eventually(timeout: .seconds(30), "bookings and jobs acknowledged before the failover") {
+            let tally = load.tally.withLock { $0 }
+            return tally.bookings.count >= 20 && tally.jobs.count >= 10
+        }
+        let acknowledgedBefore = load.tally.withLock { $0 }
+
+        try await TestDatabase.withClient(configuration: pair.configuration(port: pair.primaryPort)) { primary async throws in
+            #expect(try await Self.number(primary, "SELECT count(*)::bigint FROM pg_stat_replication WHERE sync_state = 'sync'") == 1,
+                    "the standby confirms each commit before the primary answers")
+        }
+        try pair.crashPrimary()
+        // A failover manager takes a moment to decide; the daemon meanwhile finds no writable host.
+        try await Task.sleep(for: .seconds(2))
+        try pair.promoteReplica()
+        let promoted = ContinuousClock.now
+        let bookingsAtPromotion = load.tally.withLock { $0.bookings.count }
+        try await eventually(timeout: .seconds(15), "a booking succeeds within 15 s of the promotion") {
+            load.tally.withLock { $0.bookings.count } > bookingsAtPromotion
+        }
+        let servingAgain = ContinuousClock.now - promoted
+        print("serving again \(servingAgain) after the promotion")
+        try await Task.sleep(for: .seconds(2))
+        load.stop.store(true, ordering: .relaxed)
+        await running.value
+
+        let tally = load.tally.withLock { $0 }
+        print("statuses through the failover: \(tally.statuses.sorted { $0.key < $1.key })")
+        #expect(tally.unexpected.isEmpty, "requests without an answer, or refused: \(tally.unexpected.prefix(5))")
+        #expect(Set(tally.statuses.keys).isSubset(of: [200, 201, 503]), "\(tally.statuses)")
+        #expect(tally.withoutRetryAfter.isEmpty, "503 without Retry-After: \(tally.withoutRetryAfter.prefix(3))")
+        #expect((tally.statuses[503] ?? 0) > 0, "the failover was felt: some requests were refused meanwhile")
+        #expect(daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable"))
+
+        // On the new primary: everything acknowledged (before, during and after) is there, the
+        // seats balance, and every job completes.
+        try await TestDatabase.withClient(configuration: pair.configuration(port: pair.replicaPort)) { client in
+            let bookings = tally.bookings.compactMap(UUID.init(uuidString:))
+            #expect(acknowledgedBefore.bookings.allSatisfy { tally.bookings.contains($0) })
+            #expect(try await Self.number(client, """
+                SELECT count(*)::bigint FROM evently.bookings WHERE id = ANY(\(bookings)::uuid[])
+                """) == bookings.count, "every acknowledged booking survived the failover")
+            #expect(try await Self.number(client, """
+                SELECT count(*)::bigint FROM evently_jobs.jobs WHERE id = ANY(\(tally.jobs)::bigint[])
+                """) == tally.jobs.count, "every acknowledged job survived the failover")
+            #expect(try await Self.number(client, """
+                SELECT (e.total_capacity - e.available_seats
+                        - (SELECT coalesce(sum(quantity), 0) FROM evently.bookings b WHERE b.event_id = e.id AND b.status = 'confirmed'))::bigint
+                FROM evently.events e WHERE e.id = \(UUID(uuidString: eventID))
+                """) == 0, "seats taken match the confirmed bookings")
+            try await eventually(timeout: .seconds(60), "every acknowledged job completes on the new primary") {
+                try await Self.number(client, """
+                    SELECT count(*)::bigint FROM evently_jobs.jobs WHERE id = ANY(\(tally.jobs)::bigint[]) AND state = 'completed'
+                    """) == tally.jobs.count
+            }
+        }
+
+        // Never twice at once: no message was at the provider twice within its delay.
+        try await eventually(timeout: .seconds(60), "an SMS for every acknowledged booking") {
+            Set(provider.requests().compactMap { $0.header("Idempotency-Key") }).count >= tally.bookings.count
+        }
+        let sends = Dictionary(grouping: provider.requests(), by: { $0.header("Idempotency-Key") ?? "" })
+        let overlapping = sends.filter { _, requests in
+            zip(requests, requests.dropFirst()).contains { $1.receivedAt - $0.receivedAt < Self.providerDelay }
+        }
+        #expect(overlapping.isEmpty, "messages sent twice at once: \(overlapping.keys.prefix(3))")
+
+        print(daemon.output.split(separator: "\n").filter { $0.contains("database host") || $0.contains("writable") }
+            .prefix(20).joined(separator: "\n"))
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(daemon.output.suffix(3_000))")
+    }
+
+    static func number(_ client: PostgresClient, _ query: PostgresQuery) async throws -> Int64 {
+        for try await value in try await client.query(query, logger: TestDatabase.logger).decode(Int64.self) { return value }
+        return -1
+    }
+}
+
+/// What the clients of a load got back: every status, the ids acknowledged, and what went wrong.
+final class HTTPLoad: Sendable {
+    enum Acknowledged { case booking(String), job(Int64) }
+    struct Tally: Sendable {
+        var statuses: [Int: Int] = [:]
+        var unexpected: [String] = []
+        var withoutRetryAfter: [String] = []
+        var bookings: [String] = []
+        var jobs: [Int64] = []
+    }
+
+    let tally = Mutex(Tally())
+    let stop = Atomic<Bool>(false)
+
+    /// Sends requests one after another until ``stop``; a refusal is followed by a short pause,
+    /// as a well-behaved client would.
+    func repeatUntilStopped(_ request: @Sendable () async throws -> (ProcessHTTP.Reply, Acknowledged?)) async {
+        while !stop.load(ordering: .relaxed) {
+            do {
+                let (reply, acknowledged) = try await request()
+                tally.withLock { tally in
+                    tally.statuses[reply.status, default: 0] += 1
+                    if reply.status == 503, reply.headers["Retry-After"].isEmpty { tally.withoutRetryAfter.append(reply.body) }
+                    if reply.status >= 400, reply.status != 503 { tally.unexpected.append("\(reply.status): \(reply.body)") }
+                    switch acknowledged {
+                    case .booking(let id): tally.bookings.append(id)
+                    case .job(let id): tally.jobs.append(id)
+                    case nil: break
+                    }
+                }
+                if reply.status >= 500 { try? await Task.sleep(for: .milliseconds(100)) }
+            } catch {
+                tally.withLock { $0.unexpected.append("\(error)") }
+            }
+        }
+    }
+}
+
+/// The HTTP intake of a ``DaemonProcess``.
+struct ProcessHTTP: Sendable {
+    struct Reply: Sendable {
+        var status: Int
+        var headers: HTTPHeaders
+        var body: String
+        var json: [String: Any] {
+            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
+        }
+    }
+
+    let base: String
+
+    /// A jobs.conf for a daemon with its HTTP intake on a free port, no rate limits, the test
+    /// tokens' secret and a short lease, plus `more` sections; returns its path.
+    static func writeConfig(in directory: URL, databaseURL: String, lease: String, more: String = "") throws -> String {
+        let path = directory.appendingPathComponent("jobs.conf").path
+        try """
+            [database]
+            url = "\(databaseURL)"
+            pool_size = 8
+            [http]
+            port = 0
+            rate_limit_per_user = 0
+            rate_limit_per_ip = 0
+            [auth]
+            jwt_secret = "\(TokenFactory.secret)"
+            [queue]
+            lease = \(lease)
+            rescue_interval = 300ms
+            poll_interval = 200ms
+            shutdown_timeout = 3s
+            \(more)
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Waits until the daemon logs its HTTP port.
+    static func waitForIntake(of daemon: DaemonProcess, timeout: Duration = .seconds(60)) async throws -> ProcessHTTP {
+        var port = 0
+        defer { if port == 0 { print("daemon output:\n\(daemon.output.suffix(4_000))") } }
+        try await eventually(timeout: timeout, "the HTTP intake listens") {
+            guard daemon.process.isRunning else { throw TestServerError("the daemon exited before it listened") }
+            port = daemon.output.split(separator: "\n").first { $0.contains("HTTP intake listening on") }
+                .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) } ?? 0
+            return port != 0
+        }
+        return ProcessHTTP(base: "http://127.0.0.1:\(port)")
+    }
+
+    /// One request (a fresh Idempotency-Key on each POST), answered within `timeout`.
+    func send(_ method: HTTPMethod, _ path: String, token: String? = nil, json: String? = nil,
+              timeout: Duration = .seconds(10)) async throws -> Reply {
+        var request = HTTPClientRequest(url: base + path)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if method == .POST { request.headers.add(name: "Idempotency-Key", value: UUID().uuidString) }
+        if let json {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: json))
+        }
+        let response = try await TestHTTP.client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
+    }
+}

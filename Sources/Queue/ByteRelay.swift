@@ -5,7 +5,9 @@ import NIOCore
 /// slows the fast one instead of filling memory), and when either closes or fails both close.
 /// Used by the daemon's database relay (failover) and the SMTP implicit-TLS relay.
 ///
-/// Both ends must live on one event loop: they call each other directly.
+/// Both ends must live on one event loop: they call each other directly. Install both before
+/// either channel reads (autoRead off until then): a read asked for while the partner is not in
+/// place waits for its writability, which nothing would then announce.
 public final class ByteRelay: ChannelDuplexHandler {
     public typealias InboundIn = NIOAny
     public typealias OutboundIn = NIOAny

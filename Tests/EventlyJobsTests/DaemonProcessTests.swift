@@ -18,9 +18,11 @@ final class DaemonProcess: Sendable {
         return testBinary.deletingLastPathComponent().appendingPathComponent("evently-jobs").path
     }
 
-    init(arguments: [String], directory: URL) throws {
+    /// `wrapper`: a command that runs the daemon (`ip netns exec NAME`); it must exec it, so
+    /// that signals reach the daemon.
+    init(arguments: [String], directory: URL, wrapper: [String] = []) throws {
         outputPath = directory.appendingPathComponent("daemon-\(UUID().uuidString.prefix(6)).log").path
-        process = try ChildProcess([Self.executable] + arguments, output: .file(outputPath))
+        process = try ChildProcess(wrapper + [Self.executable] + arguments, output: .file(outputPath))
     }
 
     var pid: pid_t { process.pid }

@@ -145,6 +145,60 @@ import Testing
         #expect(await daemon.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(daemon.output.suffix(3_000))")
     }
 
+    /// The primary made read-only while the daemon works on it (as a failover manager fences an
+    /// old primary, or an operator does by hand): the relay notices, closes the connections
+    /// that would now fail every write, and follows the standby once it is promoted.
+    @Test func aPrimaryTurnedReadOnlyIsLeftForThePromotedStandby() async throws {
+        let pair = try await StreamingReplica.start()
+        defer { pair.stop() }
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = "postgres://\(pair.user)@127.0.0.1:\(pair.primaryPort),127.0.0.1:\(pair.replicaPort)/postgres?sslmode=disable"
+        let config = try ProcessHTTP.writeConfig(in: directory, databaseURL: url, lease: "3s")
+        let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+        let http = try await ProcessHTTP.waitForIntake(of: daemon)
+        let admin = try await TokenFactory.token(role: "admin")
+        let user = try await TokenFactory.token()
+        let created = try await http.send(.POST, "/v1/events", token: admin, json: """
+            {"name": "Read-only", "venue": "Hall", "starts_at": "2030-06-01T19:00:00Z", "capacity": 1000, "price": "10.00"}
+            """)
+        let eventID = try #require(created.json["id"] as? String, "\(created.body)")
+        let book = #"{"event_id": "\#(eventID)", "quantity": 1}"#
+        #expect(try await http.send(.POST, "/v1/bookings", token: user, json: book).status == 201)
+
+        try await TestDatabase.withClient(configuration: pair.configuration(port: pair.primaryPort)) { primary in
+            try await primary.query("ALTER SYSTEM SET default_transaction_read_only = on", logger: TestDatabase.logger)
+            _ = try await Self.number(primary, "SELECT pg_reload_conf()::int::bigint")
+        }
+        try await eventually(timeout: .seconds(10), "the relay leaves the read-only primary") {
+            daemon.output.contains("database host 127.0.0.1:\(pair.primaryPort) is read-only (default_transaction_read_only): closing its connections")
+        }
+        // Neither host takes writes now: refused with 503 and Retry-After, never a 500.
+        let meanwhile = try await http.send(.POST, "/v1/bookings", token: user, json: book)
+        #expect(meanwhile.status == 503 && !meanwhile.headers["Retry-After"].isEmpty, "\(meanwhile.status) \(meanwhile.body)")
+
+        try pair.promoteReplica()
+        var bookedAfter: String?
+        try await eventually(timeout: .seconds(15), "a booking succeeds within 15 s of the promotion") {
+            let reply = try await http.send(.POST, "/v1/bookings", token: user, json: book)
+            #expect([201, 503].contains(reply.status), "\(reply.status) \(reply.body)")
+            bookedAfter = reply.json["id"] as? String
+            return reply.status == 201
+        }
+        #expect(daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable"))
+        // Written on the promoted standby, not on the old primary.
+        let booking = try #require(bookedAfter.flatMap(UUID.init(uuidString:)))
+        try await TestDatabase.withClient(configuration: pair.configuration(port: pair.replicaPort)) { promoted async throws in
+            #expect(try await Self.number(promoted, "SELECT count(*)::bigint FROM evently.bookings WHERE id = \(booking)") == 1)
+        }
+        try await TestDatabase.withClient(configuration: pair.configuration(port: pair.primaryPort)) { old async throws in
+            #expect(try await Self.number(old, "SELECT count(*)::bigint FROM evently.bookings WHERE id = \(booking)") == 0)
+        }
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(daemon.output.suffix(3_000))")
+    }
+
     static func number(_ client: PostgresClient, _ query: PostgresQuery) async throws -> Int64 {
         for try await value in try await client.query(query, logger: TestDatabase.logger).decode(Int64.self) { return value }
         return -1

@@ -46,8 +46,9 @@ struct ConfigOptions: ParsableArguments {
         let location = DatabaseLocation(config: config, logger: logger)
         var clientConfiguration = try location.prepare(config: config, logger: logger)
         defer { location.shutDown(logger: logger) }
-        if let router {
-            // TLS is still end to end: the certificate is checked against the first host's name.
+        if let router, !router.hosts.hosts[0].isIPAddress {
+            // TLS is still end to end: the certificate is checked against the first host's name
+            // (an IP address cannot be a TLS server name).
             clientConfiguration.options.tlsServerName = router.hosts.hosts[0].name
         }
         if reachableFirst {

@@ -11,9 +11,20 @@ struct DatabaseHosts: Sendable, Equatable {
         var name: String
         var port: Int
         var description: String { name.contains(":") ? "[\(name)]:\(port)" : "\(name):\(port)" }
+        /// An IPv4 or IPv6 literal rather than a name.
+        var isIPAddress: Bool { name.contains(":") || name.allSatisfy { $0.isNumber || $0 == "." } }
+    }
+
+    /// `target_session_attrs`: which host will do.
+    enum Requirement: String, Sendable {
+        /// Takes writes: not in recovery and not `default_transaction_read_only`.
+        case readWrite = "read-write"
+        /// Not in recovery (a primary), as libpq's `primary`, even if read-only by default.
+        case primary
     }
 
     var hosts: [Host]
+    var requirement: Requirement
     /// The URL up to the host list (`postgres://user:secret@`) and after it (`/evently?…`,
     /// without `target_session_attrs`).
     private var prefix: String
@@ -51,7 +62,7 @@ struct DatabaseHosts: Sendable, Equatable {
             }
             rest = String(rest[..<queryStart]) + (kept.isEmpty ? "" : "?" + kept.joined(separator: "&"))
         }
-        guard attributes == "read-write" || attributes == "primary" else {
+        guard let requirement = Requirement(rawValue: attributes) else {
             throw ConfValue.ParseError(message: """
                 target_session_attrs=\(attributes) is not supported with several hosts: the daemon writes, so it needs \
                 read-write (the default) or primary; read-only copies go in database.replica_url
@@ -60,7 +71,7 @@ struct DatabaseHosts: Sendable, Equatable {
         guard Set(hosts).count == hosts.count else {
             throw ConfValue.ParseError(message: "names the same host twice")
         }
-        return DatabaseHosts(hosts: hosts, prefix: String(url[..<hostsStart]), suffix: rest)
+        return DatabaseHosts(hosts: hosts, requirement: requirement, prefix: String(url[..<hostsStart]), suffix: rest)
     }
 
     /// `name`, `name:port`, `[v6]` or `[v6]:port`; the port defaults to 5432 as in libpq.

@@ -66,15 +66,15 @@ enum DatabaseLocation: Sendable {
 
     /// The relay that follows the writable one of `hosts`, asking each as the daemon's own user.
     static func startRouter(hosts: DatabaseHosts, config: JobsConfig, logger: Logger) async throws -> WritableHostRouter {
-        var logins: [DatabaseHosts.Host: PostgresConnection.Configuration] = [:]
-        for host in hosts.hosts {
-            let url = hosts.url(through: host)
-            logins[host] = PostgresConnection.Configuration(sameServerAs: try clientConfiguration(url: url), tls: try connectionTLS(url: url))
-        }
-        let loginsByHost = logins
+        // User, password, database and TLS are the same for every host; the host comes from the
+        // list itself (an IPv6 literal keeps no brackets there).
+        let sample = hosts.url(through: .init(name: "localhost", port: 5432))
+        let credentials = try clientConfiguration(url: sample)
+        let tls = try connectionTLS(url: sample)
         let probeTimeout = TimeAmount.milliseconds(Int64(WritableHostRouter.probeDeadline / .milliseconds(1)))
-        return try await WritableHostRouter.start(hosts: hosts, holdLimit: config.database.connectTimeout, connectionConfiguration: { host in
-            var login = loginsByHost[host]!
+        return try await WritableHostRouter.start(hosts: hosts, holdLimit: config.database.connectTimeout, login: { host in
+            var login = PostgresConnection.Configuration(host: host.name, port: host.port, username: credentials.username,
+                                                         password: credentials.password, database: credentials.database, tls: tls)
             login.options.connectTimeout = probeTimeout
             return login
         }, logger: logger)

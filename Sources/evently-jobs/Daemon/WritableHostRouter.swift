@@ -12,12 +12,12 @@ import Synchronization
 /// connection, so the daemon's clients connect to this relay on 127.0.0.1 instead, and it
 /// passes each connection's bytes on to whichever named host is writable now (TLS, if any, is
 /// still negotiated end to end). A failover then changes only where new connections go:
-/// - a connection arriving while no host is writable (the primary is down and the standby not
-///   yet promoted) is held for up to `database.connect_timeout` while the hosts are asked again
-///   every `searchPause`, so the pool's reconnects do not pile up their back-off meanwhile;
-/// - the writable host is asked once a `checkInterval`; when it is found in recovery or read-only
-///   (an old primary back as a standby), or does not answer twice in a row, every connection
-///   relayed to it is closed and the pool opens new ones, to the host found writable next.
+/// - while no host is known writable, one search asks every host (all at once) every
+///   `searchPause` until one is; a connection arriving meanwhile waits for it up to
+///   `database.connect_timeout`, so the pool's reconnects do not pile up their back-off;
+/// - the writable host is asked once a `checkInterval` on a connection kept for that; found in
+///   recovery or read-only (an old primary back as a standby), or silent twice in a row, every
+///   connection relayed to it is closed, and the pool's new ones go where the search finds.
 ///
 /// Once a host is chosen the relay stays with it while it stays writable, even if a host named
 /// earlier becomes writable too: two writable primaries is a split brain, which a failover
@@ -32,47 +32,50 @@ final class WritableHostRouter: Sendable {
     /// The relay's own port on 127.0.0.1.
     let port: Int
     private let serverChannel: any Channel
-    private let connectionConfiguration: @Sendable (DatabaseHosts.Host) -> PostgresConnection.Configuration
+    private let login: @Sendable (DatabaseHosts.Host) -> PostgresConnection.Configuration
     private let holdLimit: Duration
     private let logger: Logger
     private let state = Mutex(State())
+    private let acceptLoop = Mutex<Task<Void, Never>?>(nil)
     private let switches = Counter(label: "evently_database_host_switches_total")
 
     private struct State {
         /// Where new connections go; `nil` until a host is found writable.
         var writable: DatabaseHosts.Host?
-        /// A search for the writable host in progress, shared by everyone who needs one.
+        /// The search for the writable host, while none is known.
         var search: Task<DatabaseHosts.Host?, Never>?
         /// Open relays and the host each goes to, so they can be closed when it stops being writable.
         var relays: [ObjectIdentifier: (channel: any Channel, host: DatabaseHosts.Host)] = [:]
         var failedChecks = 0
+        /// The connection the writable host is checked on.
+        var watch: PostgresConnection?
+        var closed = false
     }
 
     private init(hosts: DatabaseHosts, port: Int, serverChannel: any Channel, holdLimit: Duration,
-                 connectionConfiguration: @escaping @Sendable (DatabaseHosts.Host) -> PostgresConnection.Configuration,
-                 logger: Logger) {
+                 login: @escaping @Sendable (DatabaseHosts.Host) -> PostgresConnection.Configuration, logger: Logger) {
         self.hosts = hosts
         self.port = port
         self.serverChannel = serverChannel
         self.holdLimit = holdLimit
-        self.connectionConfiguration = connectionConfiguration
+        self.login = login
         self.logger = logger
     }
 
-    /// Listens on 127.0.0.1 (a free port). `connectionConfiguration` says how to log in to a
-    /// host to ask whether it is writable (the daemon's own user, password and TLS).
+    /// Listens on 127.0.0.1 (a free port). `login` says how to log in to a host to ask whether
+    /// it is writable (the daemon's own user, password and TLS).
     static func start(hosts: DatabaseHosts, holdLimit: Duration,
-                      connectionConfiguration: @escaping @Sendable (DatabaseHosts.Host) -> PostgresConnection.Configuration,
+                      login: @escaping @Sendable (DatabaseHosts.Host) -> PostgresConnection.Configuration,
                       logger: Logger) async throws -> WritableHostRouter {
         let accepted = AsyncStream<any Channel>.makeStream()
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // Nothing is read from a client until its host is connected.
+            // Nothing is read from a client until its relay to the host is in place.
             .childChannelOption(.autoRead, value: false)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
-                accepted.continuation.yield(channel)
+                if case .terminated = accepted.continuation.yield(channel) { return channel.close() }
                 return channel.eventLoop.makeSucceededVoidFuture()
             }
         let serverChannel = try await bootstrap.bind(host: "127.0.0.1", port: 0).get()
@@ -81,7 +84,7 @@ final class WritableHostRouter: Sendable {
             throw CommandFailure(message: "the database relay is bound but has no port")
         }
         let router = WritableHostRouter(hosts: hosts, port: port, serverChannel: serverChannel, holdLimit: holdLimit,
-                                        connectionConfiguration: connectionConfiguration, logger: logger)
+                                        login: login, logger: logger)
         let acceptLoop = Task { [router] in
             await withDiscardingTaskGroup { group in
                 for await channel in accepted.stream {
@@ -93,115 +96,141 @@ final class WritableHostRouter: Sendable {
         serverChannel.closeFuture.whenComplete { _ in accepted.continuation.finish() }
         logger.notice("""
             database.url names \(hosts.hosts.count) hosts (\(hosts.hosts.map(\.description).joined(separator: ", "))): \
-            connections go through 127.0.0.1:\(port) to the writable one
+            connections go through 127.0.0.1:\(port) to the \(hosts.requirement == .primary ? "primary" : "writable") one
             """)
         return router
     }
 
-    private let acceptLoop = Mutex<Task<Void, Never>?>(nil)
-
     /// Checks the writable host until cancelled, then closes the relay and every connection.
     func run() async {
-        _ = await writableHost(within: holdLimit)
+        startSearchIfNeeded()
         while !Task.isCancelled {
             do { try await Task.sleep(for: Self.checkInterval) } catch { break }
             await checkWritableHost()
         }
-        try? await serverChannel.close().get()
-        let open = state.withLock { state in
-            state.search?.cancel()
-            return state.relays.values.map(\.channel)
+        let (open, search, watch) = state.withLock { state in
+            state.closed = true
+            defer { state.search = nil; state.watch = nil }
+            return (state.relays.values.map(\.channel), state.search, state.watch)
         }
-        for channel in open { try? await channel.close().get() }
+        search?.cancel()
+        try? await serverChannel.close().get()
+        for channel in open { channel.close(promise: nil) }
+        try? await watch?.close()
         await acceptLoop.withLock { $0 }?.value
     }
 
     // MARK: Relaying
 
     private func relay(_ inbound: any Channel) async {
-        guard let host = await writableHost(within: holdLimit) else {
-            logger.warning("no database host is writable within \(holdLimit) (database.connect_timeout): connection refused")
-            try? await inbound.close().get()
+        guard let host = await writableHost(within: holdLimit), inbound.isActive else {
+            if inbound.isActive {
+                logger.warning("no database host is writable within \(holdLimit) (database.connect_timeout): connection refused")
+            }
+            inbound.close(promise: nil)
             return
         }
+        let outbound: any Channel
         do {
-            let outbound = try await ClientBootstrap(group: inbound.eventLoop)
+            outbound = try await ClientBootstrap(group: inbound.eventLoop)
                 .connectTimeout(.seconds(Int64(Self.probeDeadline.components.seconds)))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: host.name, port: host.port).get()
+        } catch {
+            // The host itself is gone: no need to wait for the next check to look elsewhere.
+            logger.warning("cannot reach database host \(host): \(readableDescription(of: error))")
+            forget(host)
+            inbound.close(promise: nil)
+            return
+        }
+        do {
+            // Both ends are installed before the client's bytes are read (autoRead is off until then).
             try await inbound.eventLoop.submit {
                 let (toHost, toClient) = ByteRelay.pair()
                 try inbound.pipeline.syncOperations.addHandler(toHost)
                 try outbound.pipeline.syncOperations.addHandler(toClient)
             }.get()
-            let key = ObjectIdentifier(inbound)
-            // The host may have been given up while this connection was being made.
-            let stillWritable = state.withLock { state -> Bool in
-                guard state.writable == host else { return false }
-                state.relays[key] = (inbound, host)
-                return true
-            }
-            guard stillWritable else {
-                try? await inbound.close().get()
-                return
-            }
-            inbound.closeFuture.whenComplete { [self] _ in
-                _ = state.withLock { $0.relays.removeValue(forKey: key) }
-            }
-            try? await inbound.setOption(.autoRead, value: true).get()
         } catch {
-            logger.warning("cannot reach database host \(host): \(readableDescription(of: error))")
-            forget(host)
-            try? await inbound.close().get()
+            // The client went away meanwhile: nothing wrong with the host.
+            outbound.close(promise: nil)
+            inbound.close(promise: nil)
+            return
         }
+        let key = ObjectIdentifier(inbound)
+        // The host may have been given up (or the relay closed) while this connection was made.
+        let registered = state.withLock { state -> Bool in
+            guard !state.closed, state.writable == host else { return false }
+            state.relays[key] = (inbound, host)
+            return true
+        }
+        guard registered else {
+            inbound.close(promise: nil)
+            return
+        }
+        inbound.closeFuture.whenComplete { [self] _ in
+            _ = state.withLock { $0.relays.removeValue(forKey: key) }
+        }
+        inbound.setOption(.autoRead, value: true).whenFailure { _ in inbound.close(promise: nil) }
     }
 
     // MARK: Choosing the host
 
-    /// The writable host, searching (within `limit`) when none is known.
+    /// The writable host, waiting up to `limit` for the search when none is known.
     func writableHost(within limit: Duration) async -> DatabaseHosts.Host? {
-        let search = state.withLock { state -> Task<DatabaseHosts.Host?, Never>? in
-            if state.writable != nil { return nil }
+        guard let search = startSearchIfNeeded() else { return state.withLock { $0.writable } }
+        return try? await withDeadline(limit) { await search.value }
+    }
+
+    /// The search in progress, started if none is and no host is known; `nil` when a host is known.
+    @discardableResult
+    private func startSearchIfNeeded() -> Task<DatabaseHosts.Host?, Never>? {
+        state.withLock { state in
+            if state.writable != nil || state.closed { return nil }
             if let search = state.search { return search }
-            let search = Task { await self.search(until: .now + limit) }
+            let search = Task { await self.search() }
             state.search = search
             return search
         }
-        guard let search else { return state.withLock { $0.writable } }
-        return await search.value
     }
 
-    private func search(until deadline: ContinuousClock.Instant) async -> DatabaseHosts.Host? {
-        defer { state.withLock { $0.search = nil } }
-        var answers: [String] = []
+    /// Asks every host at once, again and again, until one is writable (or the relay closes).
+    private func search() async -> DatabaseHosts.Host? {
+        var lastAnswers = ""
         while !Task.isCancelled {
-            answers.removeAll()
-            for host in hosts.hosts {
-                switch await probe(host) {
-                case .writable:
-                    state.withLock {
-                        $0.writable = host
-                        $0.failedChecks = 0
-                    }
-                    logger.notice("database host \(host) is writable: new connections go there")
-                    return host
-                case .readOnly(let why): answers.append("\(host) \(why)")
-                case .unreachable(let why): answers.append("\(host) \(why)")
+            let answers = await withTaskGroup(of: (Int, Answer).self) { group in
+                for (index, host) in hosts.hosts.enumerated() {
+                    group.addTask { (index, await self.probe(host)) }
                 }
+                return await group.reduce(into: [Answer](repeating: .unreachable(""), count: hosts.hosts.count)) { $0[$1.0] = $1.1 }
             }
-            guard ContinuousClock.now + Self.searchPause < deadline else { break }
-            try? await Task.sleep(for: Self.searchPause)
+            // The first writable one in the URL's order.
+            if let index = answers.firstIndex(where: { if case .writable = $0 { true } else { false } }) {
+                let host = hosts.hosts[index]
+                state.withLock { state in
+                    state.writable = host
+                    state.failedChecks = 0
+                    state.search = nil
+                }
+                logger.notice("database host \(host) is writable: new connections go there")
+                return host
+            }
+            let summary = zip(hosts.hosts, answers).map { host, answer in "\(host) \(answer)" }.joined(separator: "; ")
+            if summary != lastAnswers {
+                logger.warning("no writable database host yet: \(summary)")
+                lastAnswers = summary
+            }
+            do { try await Task.sleep(for: Self.searchPause) } catch { break }
         }
-        logger.warning("no writable database host: \(answers.joined(separator: "; "))")
+        state.withLock { $0.search = nil }
         return nil
     }
 
     private func checkWritableHost() async {
         guard let host = state.withLock({ $0.writable }) else {
-            _ = await writableHost(within: Self.checkInterval)
+            startSearchIfNeeded()
             return
         }
-        switch await probe(host) {
+        switch await probe(host, keepingConnection: true) {
         case .writable:
             state.withLock { $0.failedChecks = 0 }
         case .readOnly(let why):
@@ -214,49 +243,102 @@ final class WritableHostRouter: Sendable {
             }
             // One missed answer on a loaded machine is not a failover.
             guard failed >= 2 else { return }
-            logger.warning("database host \(host) \(why) (twice): closing its connections and looking for the writable host")
+            logger.warning("database host \(host) \(why) (twice in a row): closing its connections and looking for the writable host")
             forget(host)
         }
     }
 
-    /// Stops sending new connections to `host` and closes those relayed to it.
+    /// Stops sending new connections to `host`, closes those relayed to it and starts a search.
     private func forget(_ host: DatabaseHosts.Host) {
-        let closing = state.withLock { state -> [any Channel]? in
+        let forgotten = state.withLock { state -> (relays: [any Channel], watch: PostgresConnection?)? in
             guard state.writable == host else { return nil }
             state.writable = nil
             state.failedChecks = 0
-            return state.relays.values.filter { $0.host == host }.map(\.channel)
+            defer { state.watch = nil }
+            return (state.relays.values.filter { $0.host == host }.map(\.channel), state.watch)
         }
-        guard let closing else { return }
+        guard let forgotten else { return }
         switches.increment()
-        for channel in closing { channel.close(promise: nil) }
+        for channel in forgotten.relays { channel.close(promise: nil) }
+        if let watch = forgotten.watch { Task { try? await watch.close() } }
+        startSearchIfNeeded()
     }
 
-    private enum Answer {
+    private enum Answer: CustomStringConvertible {
         case writable
         case readOnly(String)
         case unreachable(String)
+
+        var description: String {
+            switch self {
+            case .writable: "is writable"
+            case .readOnly(let why), .unreachable(let why): why
+            }
+        }
     }
 
-    /// Logs in to `host` and asks whether it takes writes.
-    private func probe(_ host: DatabaseHosts.Host) async -> Answer {
-        let configuration = connectionConfiguration(host)
+    /// Logs in to `host` (or, `keepingConnection`, reuses the connection kept for checks) and asks
+    /// whether it will do. A connection that does not answer within the deadline is closed.
+    private func probe(_ host: DatabaseHosts.Host, keepingConnection: Bool = false) async -> Answer {
+        let configuration = login(host)
         let logger = self.logger
+        let requirement = hosts.requirement
+        // The connection opened for this probe; `abandoned` once the deadline passed, so that a
+        // connect that completes later closes what it opened.
+        let opened = Mutex<(connection: PostgresConnection?, abandoned: Bool)>((nil, false))
+        let kept = keepingConnection ? state.withLock { $0.watch } : nil
         do {
-            return try await withDeadline(Self.probeDeadline) {
-                let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
-                defer { Task { try? await connection.close() } }
+            let answer = try await withDeadline(Self.probeDeadline) { () -> Answer in
+                let connection: PostgresConnection
+                if let kept {
+                    connection = kept
+                } else {
+                    connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+                    let abandoned = opened.withLock { opened in
+                        opened.connection = connection
+                        return opened.abandoned
+                    }
+                    if abandoned {
+                        try? await connection.close()
+                        throw CancellationError()
+                    }
+                }
                 let rows = try await connection.query("""
                     SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'
                     """, logger: logger)
                 for try await (inRecovery, readOnly) in rows.decode((Bool, Bool).self) {
                     if inRecovery { return .readOnly("is in recovery (a standby)") }
-                    if readOnly { return .readOnly("is read-only (default_transaction_read_only)") }
+                    if readOnly && requirement == .readWrite { return .readOnly("is read-only (default_transaction_read_only)") }
                     return .writable
                 }
                 return .unreachable("gave no answer")
             }
+            if let connection = opened.withLock({ $0.connection }) {
+                if keepingConnection, case .writable = answer {
+                    let replaced = state.withLock { state -> PostgresConnection? in
+                        defer { state.watch = connection }
+                        return state.watch
+                    }
+                    if let replaced { try? await replaced.close() }
+                } else {
+                    try? await connection.close()
+                }
+            }
+            return answer
         } catch {
+            // A connection that did not answer in time may never answer: close it from here.
+            let connection = opened.withLock { opened in
+                opened.abandoned = true
+                return opened.connection
+            }
+            try? await connection?.close()
+            if kept != nil {
+                let watch = state.withLock { state -> PostgresConnection? in
+                    defer { state.watch = nil }
+                    return state.watch
+                }
+                try? await watch?.close()
+            }
             return .unreachable("does not answer: \(readableDescription(of: error))")
         }
     }

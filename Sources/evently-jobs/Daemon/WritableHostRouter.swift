@@ -203,15 +203,25 @@ final class WritableHostRouter: Sendable {
                 }
                 return await group.reduce(into: [Answer](repeating: .unreachable(""), count: hosts.hosts.count)) { $0[$1.0] = $1.1 }
             }
-            // The first writable one in the URL's order.
-            if let index = answers.firstIndex(where: { if case .writable = $0 { true } else { false } }) {
-                let host = hosts.hosts[index]
+            // Of the writable ones, the one on the newest timeline (a promoted standby, not an
+            // old primary that came back writable), then the first in the URL's order.
+            let writable = answers.enumerated().compactMap { index, answer -> (index: Int, timeline: Int64)? in
+                if case .writable(let timeline) = answer { (index, timeline) } else { nil }
+            }
+            if let chosen = writable.max(by: { $0.timeline < $1.timeline || ($0.timeline == $1.timeline && $0.index > $1.index) }) {
+                let host = hosts.hosts[chosen.index]
                 state.withLock { state in
                     state.writable = host
                     state.failedChecks = 0
                     state.search = nil
                 }
-                logger.notice("database host \(host) is writable: new connections go there")
+                logger.notice("database host \(host) is writable (timeline \(chosen.timeline)): new connections go there")
+                if writable.count > 1 {
+                    logger.warning("""
+                        more than one database host is writable: \(writable.map { "\(hosts.hosts[$0.index]) (timeline \($0.timeline))" }
+                            .joined(separator: ", ")); chose the newest timeline; fence or rebuild the others
+                        """)
+                }
                 return host
             }
             let summary = zip(hosts.hosts, answers).map { host, answer in "\(host) \(answer)" }.joined(separator: "; ")
@@ -265,13 +275,14 @@ final class WritableHostRouter: Sendable {
     }
 
     private enum Answer: CustomStringConvertible {
-        case writable
+        /// With the server's current timeline (it grows with each promotion).
+        case writable(timeline: Int64)
         case readOnly(String)
         case unreachable(String)
 
         var description: String {
             switch self {
-            case .writable: "is writable"
+            case .writable(let timeline): "is writable (timeline \(timeline))"
             case .readOnly(let why), .unreachable(let why): why
             }
         }
@@ -303,13 +314,17 @@ final class WritableHostRouter: Sendable {
                         throw CancellationError()
                     }
                 }
+                // The timeline is the first 8 hex digits of the current WAL file's name (there is
+                // no function for it outside recovery; pg_control_checkpoint() lags until a checkpoint).
                 let rows = try await connection.query("""
-                    SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on'
+                    SELECT pg_is_in_recovery(), current_setting('transaction_read_only') = 'on',
+                           CASE WHEN pg_is_in_recovery() THEN 0
+                                ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::bigint END
                     """, logger: logger)
-                for try await (inRecovery, readOnly) in rows.decode((Bool, Bool).self) {
+                for try await (inRecovery, readOnly, timeline) in rows.decode((Bool, Bool, Int64).self) {
                     if inRecovery { return .readOnly("is in recovery (a standby)") }
                     if readOnly && requirement == .readWrite { return .readOnly("is read-only (default_transaction_read_only)") }
-                    return .writable
+                    return .writable(timeline: timeline)
                 }
                 return .unreachable("gave no answer")
             }

@@ -175,6 +175,36 @@ import Testing
         }
     }
 
+    /// The standby promoted while the old primary stays up and writable (no failover manager
+    /// fenced it): within seconds the relay sees the newer timeline and moves there.
+    @Test func aStandbyPromotedPastAWritablePrimaryIsFollowed() async throws {
+        let pair = try await StreamingReplica.start()
+        defer { pair.stop() }
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let url = "postgres://\(pair.user)@127.0.0.1:\(pair.primaryPort),127.0.0.1:\(pair.replicaPort)/postgres?sslmode=disable"
+        let daemon = try DaemonProcess(arguments: ["serve", "--config", try ProcessHTTP.writeConfig(in: directory, databaseURL: url, lease: "3s")],
+                                       directory: directory)
+        _ = try await ProcessHTTP.waitForIntake(of: daemon)
+        try pair.promoteReplica()
+        try await eventually(timeout: .seconds(15), "the relay leaves the superseded primary") {
+            daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable on a newer timeline (2) than 127.0.0.1:\(pair.primaryPort) (1)")
+        }
+        try await eventually(timeout: .seconds(10), "the relay chose the promoted standby") {
+            daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable (timeline 2): new connections go there")
+        }
+        // The daemon's own writes (its heartbeat) now land on the promoted standby.
+        try await TestDatabase.withClient(configuration: pair.configuration(port: pair.replicaPort)) { promoted async throws in
+            let before = try await Self.number(promoted, "SELECT (extract(epoch FROM max(heartbeat_at)) * 1000)::bigint FROM evently_jobs.daemons")
+            try await eventually(timeout: .seconds(15), "the heartbeat is written on the promoted standby") {
+                try await Self.number(promoted, "SELECT (extract(epoch FROM max(heartbeat_at)) * 1000)::bigint FROM evently_jobs.daemons") > before
+            }
+        }
+        daemon.signal(SIGTERM)
+        #expect(await daemon.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(daemon.output.suffix(3_000))")
+    }
+
     /// The daemon on `primaryPort` (the primary, or a proxy to it) and the standby; `lose` takes
     /// the primary away, the relay must log `leaving`, then the standby is promoted; once a
     /// booking succeeds `afterRecovery` runs and more bookings follow: all on the promoted

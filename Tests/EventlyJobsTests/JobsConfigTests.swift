@@ -557,3 +557,20 @@ struct DatabaseHostsTests {
         #expect(try DatabaseHosts.parse("postgres://app@localhost/evently?host=/var/run/postgresql") == nil)
     }
 }
+
+/// `evently-jobs bench --through-relay` names the bench database as the first of two hosts.
+struct RelayBenchURLTests {
+    @Test func theBenchDatabaseBecomesTheFirstOfTwoHosts() throws {
+        let tcp = PostgresClient.Configuration(host: "db.internal", port: 5433, username: "bench", password: "pw",
+                                               database: "evently_bench", tls: .disable)
+        let url = try BenchCommand.relayURL(for: tcp)
+        #expect(url == "postgres://bench:pw@db.internal:5433,127.0.0.1:9/evently_bench")
+        let hosts = try #require(try DatabaseHosts.parse(url))
+        #expect(hosts.hosts.map(\.description) == ["db.internal:5433", "127.0.0.1:9"])
+    }
+
+    @Test func aUnixSocketCannotBeRelayed() {
+        let socket = PostgresClient.Configuration(unixSocketPath: "/tmp/.s.PGSQL.5432", username: "bench", password: nil, database: "b")
+        #expect(throws: CommandFailure.self) { try BenchCommand.relayURL(for: socket) }
+    }
+}

@@ -28,6 +28,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Jobs enqueued one per transaction.") var singles = 2_000
     @Option(help: "Finished jobs kept as history (e.g. 10000000): drains beside a database with this history, and claim latency during a prune of half of it; 0 leaves it out.")
     var history = 0
+    @Flag(help: "Per round, also drain with database.url naming a second (unreachable) host, so the daemon goes through its failover relay; the ratio to the direct drain is its cost. Needs a TCP database.")
+    var throughRelay = false
 
     func run() async throws {
         try await options.withDatabase(logLevel: { _ in .warning }) { _, logger, base in
@@ -51,6 +53,7 @@ struct BenchCommand: AsyncParsableCommand {
                 print(String(format: "enqueue: %.0f jobs/s one per transaction, %.0f jobs/s batched", report.singleEnqueueRate, report.batchEnqueueRate))
 
                 // 2. Interleaved: raw SQL limit, then the daemon's own pipeline, on the same data size.
+                var relayRatios: [Double] = []
                 for round in 1...rounds {
                     if round > 1 {
                         try await QueueBenchmark.reset(client: client, logger: logger)
@@ -90,9 +93,25 @@ struct BenchCommand: AsyncParsableCommand {
                         print(String(format: "round %d: drain with claims_in_flight = %d: %.0f jobs/s; with %d: %.0f jobs/s (ratio %.2f)",
                                      round, baselineClaimsInFlight, baselineDrainRate, claimsInFlight, drain.rate, drain.rate / baselineDrainRate))
                     }
+                    if throughRelay {
+                        try await QueueBenchmark.reset(client: client, logger: logger)
+                        try await insertNoops(jobs, queue)
+                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                        let relayed = try await drainWithDaemon(client: client, databaseURL: try Self.relayURL(for: benchConfiguration),
+                                                                claimsInFlight: claimsInFlight, logger: logger)
+                        relayRatios.append(relayed.rate / drain.rate)
+                        print(String(format: "round %d: drain through the failover relay %.0f jobs/s, direct %.0f jobs/s (ratio %.2f)",
+                                     round, relayed.rate, drain.rate, relayed.rate / drain.rate))
+                    }
                     print(String(format: "round %d: raw SQL limit %.0f jobs/s, pgbench (%d clients) %.0f jobs/s, daemon drain %.0f jobs/s, ratio to raw %.2f, to pgbench %.2f, idle RSS %.0f MiB, peak RSS %.0f MiB",
                                  round, rawRate, pgbenchClients, pgbenchRate, drain.rate, drain.rate / rawRate, drain.rate / pgbenchRate,
                                  drain.idleRSSMiB, drain.peakRSSMiB))
+                }
+
+                if !relayRatios.isEmpty {
+                    let sorted = relayRatios.sorted()
+                    print(String(format: "drain through the failover relay ÷ direct: median %.2f (%.2f–%.2f)",
+                                 sorted[sorted.count / 2], sorted.first!, sorted.last!))
                 }
 
                 // 3. Latency from enqueue to start at a steady rate.
@@ -323,6 +342,20 @@ extension BenchCommand {
     }
 
     /// A URL for the daemon process that reaches the same database as `configuration`.
+    /// The same database named as the first of two hosts (the second refuses every connection),
+    /// which puts the daemon's failover relay between it and the server.
+    static func relayURL(for configuration: PostgresClient.Configuration) throws -> String {
+        guard configuration.unixSocketPath == nil, let host = configuration.host else {
+            throw CommandFailure(message: "--through-relay needs database.url over TCP (the relay forwards TCP)")
+        }
+        let direct = url(for: configuration)
+        let hostPort = "\(host):\(configuration.port ?? 5432)"
+        guard let range = direct.range(of: "@\(hostPort)") ?? direct.range(of: "//\(hostPort)") else {
+            throw CommandFailure(message: "cannot place a second host in \(DatabaseLocation.redacted(direct))")
+        }
+        return direct.replacingCharacters(in: range, with: String(direct[range]) + ",127.0.0.1:9")
+    }
+
     static func url(for configuration: PostgresClient.Configuration) -> String {
         var components = URLComponents()
         components.scheme = "postgres"

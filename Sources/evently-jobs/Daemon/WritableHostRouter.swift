@@ -27,6 +27,8 @@ final class WritableHostRouter: Sendable {
     static let searchPause: Duration = .milliseconds(200)
     /// How long one host may take to say whether it is writable.
     static let probeDeadline: Duration = .seconds(2)
+    /// Every this many checks the other hosts are asked whether one was promoted past ours.
+    static let othersCheckedEvery = 5
 
     let hosts: DatabaseHosts
     /// The relay's own port on 127.0.0.1.
@@ -47,6 +49,8 @@ final class WritableHostRouter: Sendable {
         /// Open relays and the host each goes to, so they can be closed when it stops being writable.
         var relays: [ObjectIdentifier: (channel: any Channel, host: DatabaseHosts.Host)] = [:]
         var failedChecks = 0
+        /// Checks that found the host writable, for ``othersCheckedEvery``.
+        var writableChecks = 0
         /// The connection the writable host is checked on.
         var watch: PostgresConnection?
         var closed = false
@@ -241,8 +245,13 @@ final class WritableHostRouter: Sendable {
             return
         }
         switch await probe(host, keepingConnection: true) {
-        case .writable:
-            state.withLock { $0.failedChecks = 0 }
+        case .writable(let timeline):
+            let checks = state.withLock { state -> Int in
+                state.failedChecks = 0
+                state.writableChecks += 1
+                return state.writableChecks
+            }
+            if checks % Self.othersCheckedEvery == 0 { await leaveIfSuperseded(host, timeline: timeline) }
         case .readOnly(let why):
             logger.warning("database host \(host) \(why): closing its connections and looking for the writable host")
             forget(host)
@@ -256,6 +265,25 @@ final class WritableHostRouter: Sendable {
             logger.warning("database host \(host) \(why) (twice in a row): closing its connections and looking for the writable host")
             forget(host)
         }
+    }
+
+    /// A standby promoted while the old primary stays writable (a failover manager that could not
+    /// fence it, a promotion by hand) would leave the daemon writing where nobody reads: so now
+    /// and then the other hosts are asked too, and one writable on a newer timeline wins.
+    private func leaveIfSuperseded(_ host: DatabaseHosts.Host, timeline: Int64) async {
+        let others = hosts.hosts.filter { $0 != host }
+        let newer = await withTaskGroup(of: (DatabaseHosts.Host, Answer).self) { group in
+            for other in others { group.addTask { (other, await self.probe(other)) } }
+            return await group.reduce(into: [(DatabaseHosts.Host, Int64)]()) { found, reply in
+                if case .writable(let theirs) = reply.1, theirs > timeline { found.append((reply.0, theirs)) }
+            }
+        }
+        guard let (successor, theirs) = newer.max(by: { $0.1 < $1.1 }) else { return }
+        logger.warning("""
+            database host \(successor) is writable on a newer timeline (\(theirs)) than \(host) (\(timeline)): \(host) was \
+            superseded (fence it); closing its connections
+            """)
+        forget(host)
     }
 
     /// Stops sending new connections to `host`, closes those relayed to it and starts a search.

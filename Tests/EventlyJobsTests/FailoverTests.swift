@@ -77,7 +77,6 @@ import Testing
             let tally = load.tally.withLock { $0 }
             return tally.bookings.count >= 20 && tally.jobs.count >= 10
         }
-        let acknowledgedBefore = load.tally.withLock { $0 }
 
         try await TestDatabase.withClient(configuration: pair.configuration(port: pair.primaryPort)) { primary async throws in
             #expect(try await Self.number(primary, "SELECT count(*)::bigint FROM pg_stat_replication WHERE sync_state = 'sync'") == 1,
@@ -101,7 +100,7 @@ import Testing
         let tally = load.tally.withLock { $0 }
         print("statuses through the failover: \(tally.statuses.sorted { $0.key < $1.key })")
         #expect(tally.unexpected.isEmpty, "requests without an answer, or refused: \(tally.unexpected.prefix(5))")
-        #expect(Set(tally.statuses.keys).isSubset(of: [200, 201, 503]), "\(tally.statuses)")
+        #expect(Set(tally.statuses.keys).isSubset(of: [201, 503]), "\(tally.statuses)")
         #expect(tally.withoutRetryAfter.isEmpty, "503 without Retry-After: \(tally.withoutRetryAfter.prefix(3))")
         #expect(daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable"), "the daemon followed the promotion")
 
@@ -109,7 +108,6 @@ import Testing
         // seats balance, and every job completes.
         try await TestDatabase.withClient(configuration: pair.configuration(port: pair.replicaPort)) { client in
             let bookings = tally.bookings.compactMap(UUID.init(uuidString:))
-            #expect(acknowledgedBefore.bookings.allSatisfy { tally.bookings.contains($0) })
             #expect(try await Self.number(client, """
                 SELECT count(*)::bigint FROM evently.bookings WHERE id = ANY(\(bookings)::uuid[])
                 """) == bookings.count, "every acknowledged booking survived the failover")
@@ -168,7 +166,8 @@ import Testing
         let proxy = try await FaultProxy.start(toHost: "127.0.0.1", port: pair.primaryPort)
         defer { Task { await proxy.stop() } }
         try await Self.primaryLostThenStandbyPromoted(pair: pair, primaryPort: proxy.port,
-                                                      leaving: "(twice in a row): closing its connections") {
+                                                      leaving: "(twice in a row): closing its connections",
+                                                      restartAfterRecovery: true) {
             proxy.blackHole()
         } afterRecovery: {
             proxy.heal()
@@ -208,8 +207,11 @@ import Testing
     /// The daemon on `primaryPort` (the primary, or a proxy to it) and the standby; `lose` takes
     /// the primary away, the relay must log `leaving`, then the standby is promoted; once a
     /// booking succeeds `afterRecovery` runs and more bookings follow: all on the promoted
-    /// standby (none on the old primary), every answer 201 or 503 with Retry-After.
+    /// standby (none on the old primary), every answer 201 or 503 with Retry-After. With
+    /// `restartAfterRecovery` the daemon is restarted first, so that its relay chooses afresh
+    /// between the hosts as they are then.
     static func primaryLostThenStandbyPromoted(pair: StreamingReplica, primaryPort: Int, leaving: String,
+                                               restartAfterRecovery: Bool = false,
                                                lose: () async throws -> Void,
                                                afterRecovery: () async throws -> Void) async throws {
         let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("evently-daemon-\(UUID().uuidString.prefix(8))")
@@ -217,8 +219,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let url = "postgres://\(pair.user)@127.0.0.1:\(primaryPort),127.0.0.1:\(pair.replicaPort)/postgres?sslmode=disable"
         let config = try ProcessHTTP.writeConfig(in: directory, databaseURL: url, lease: "3s")
-        let daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
-        let http = try await ProcessHTTP.waitForIntake(of: daemon)
+        var daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+        var http = try await ProcessHTTP.waitForIntake(of: daemon)
         let admin = try await TokenFactory.token(role: "admin")
         let user = try await TokenFactory.token()
         let created = try await http.send(.POST, "/v1/events", token: admin, json: """
@@ -246,8 +248,24 @@ import Testing
         }
         #expect(daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable (timeline 2)"))
         try await afterRecovery()
+        if restartAfterRecovery {
+            daemon.signal(SIGTERM)
+            #expect(await daemon.waitForExit(timeout: .seconds(15)) == 0, "output:\n\(daemon.output.suffix(3_000))")
+            daemon = try DaemonProcess(arguments: ["serve", "--config", config], directory: directory)
+            http = try await ProcessHTTP.waitForIntake(of: daemon)
+            // Both hosts are writable now; the promoted one is on the newer timeline.
+            #expect(daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable (timeline 2): new connections go there"),
+                    "\(daemon.output.suffix(2_000))")
+            #expect(daemon.output.contains("more than one database host is writable"))
+        }
         for _ in 0..<5 {
-            let reply = try await http.send(.POST, "/v1/bookings", token: user, json: book)
+            // Retried on 503 as a client would (a starved CI machine can miss the intake's
+            // database deadline); each must end booked.
+            var reply = try await http.send(.POST, "/v1/bookings", token: user, json: book)
+            for _ in 0..<3 where reply.status == 503 {
+                try await Task.sleep(for: .seconds(1))
+                reply = try await http.send(.POST, "/v1/bookings", token: user, json: book)
+            }
             #expect(reply.status == 201, "\(reply.body)")
             if let id = (reply.json["id"] as? String).flatMap(UUID.init(uuidString:)) { booked.append(id) }
             try await Task.sleep(for: .milliseconds(300))
@@ -266,110 +284,5 @@ import Testing
     static func number(_ client: PostgresClient, _ query: PostgresQuery) async throws -> Int64 {
         for try await value in try await client.query(query, logger: TestDatabase.logger).decode(Int64.self) { return value }
         return -1
-    }
-}
-
-/// What the clients of a load got back: every status, the ids acknowledged, and what went wrong.
-final class HTTPLoad: Sendable {
-    enum Acknowledged { case booking(String), job(Int64) }
-    struct Tally: Sendable {
-        var statuses: [Int: Int] = [:]
-        var unexpected: [String] = []
-        var withoutRetryAfter: [String] = []
-        var bookings: [String] = []
-        var jobs: [Int64] = []
-    }
-
-    let tally = Mutex(Tally())
-    let stop = Atomic<Bool>(false)
-
-    /// Sends requests one after another until ``stop``; a refusal is followed by a short pause,
-    /// as a well-behaved client would.
-    func repeatUntilStopped(_ request: @Sendable () async throws -> (ProcessHTTP.Reply, Acknowledged?)) async {
-        while !stop.load(ordering: .relaxed) {
-            do {
-                let (reply, acknowledged) = try await request()
-                tally.withLock { tally in
-                    tally.statuses[reply.status, default: 0] += 1
-                    if reply.status == 503, reply.headers["Retry-After"].isEmpty { tally.withoutRetryAfter.append(reply.body) }
-                    if reply.status >= 400, reply.status != 503 { tally.unexpected.append("\(reply.status): \(reply.body)") }
-                    switch acknowledged {
-                    case .booking(let id): tally.bookings.append(id)
-                    case .job(let id): tally.jobs.append(id)
-                    case nil: break
-                    }
-                }
-                if reply.status >= 500 { try? await Task.sleep(for: .milliseconds(100)) }
-            } catch {
-                tally.withLock { $0.unexpected.append("\(error)") }
-            }
-        }
-    }
-}
-
-/// The HTTP intake of a ``DaemonProcess``.
-struct ProcessHTTP: Sendable {
-    struct Reply: Sendable {
-        var status: Int
-        var headers: HTTPHeaders
-        var body: String
-        var json: [String: Any] {
-            (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:]
-        }
-    }
-
-    let base: String
-
-    /// A jobs.conf for a daemon with its HTTP intake on a free port, no rate limits, the test
-    /// tokens' secret and a short lease, plus `more` sections; returns its path.
-    static func writeConfig(in directory: URL, databaseURL: String, lease: String, more: String = "") throws -> String {
-        let path = directory.appendingPathComponent("jobs.conf").path
-        try """
-            [database]
-            url = "\(databaseURL)"
-            pool_size = 8
-            [http]
-            port = 0
-            rate_limit_per_user = 0
-            rate_limit_per_ip = 0
-            [auth]
-            jwt_secret = "\(TokenFactory.secret)"
-            [queue]
-            lease = \(lease)
-            rescue_interval = 300ms
-            poll_interval = 200ms
-            shutdown_timeout = 3s
-            \(more)
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
-    /// Waits until the daemon logs its HTTP port.
-    static func waitForIntake(of daemon: DaemonProcess, timeout: Duration = .seconds(60)) async throws -> ProcessHTTP {
-        var port = 0
-        defer { if port == 0 { print("daemon output:\n\(daemon.output.suffix(4_000))") } }
-        try await eventually(timeout: timeout, "the HTTP intake listens") {
-            guard daemon.process.isRunning else { throw TestServerError("the daemon exited before it listened") }
-            port = daemon.output.split(separator: "\n").first { $0.contains("HTTP intake listening on") }
-                .flatMap { $0.split(separator: ":").last }.flatMap { Int($0) } ?? 0
-            return port != 0
-        }
-        return ProcessHTTP(base: "http://127.0.0.1:\(port)")
-    }
-
-    /// One request (a fresh Idempotency-Key on each POST), answered within `timeout`.
-    func send(_ method: HTTPMethod, _ path: String, token: String? = nil, json: String? = nil,
-              timeout: Duration = .seconds(10)) async throws -> Reply {
-        var request = HTTPClientRequest(url: base + path)
-        request.method = method
-        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
-        if method == .POST { request.headers.add(name: "Idempotency-Key", value: UUID().uuidString) }
-        if let json {
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: json))
-        }
-        let response = try await TestHTTP.client.execute(request, timeout: .seconds(Int64(timeout.components.seconds)))
-        let body = try await response.body.collect(upTo: 1 << 20)
-        return Reply(status: Int(response.status.code), headers: response.headers, body: String(buffer: body))
     }
 }

@@ -104,6 +104,8 @@ import Workers
         ("[database]\nurl = \"postgres://u@h1,h1:5432/db\"", "jobs.conf:2: database.url: names the same host twice"),
         ("[database]\n\nurl = \"postgres://u@h1,h2/db?target_session_attrs=standby\"",
          "jobs.conf:3: database.url: target_session_attrs=standby is not supported with several hosts: the daemon writes, so it needs read-write (the default) or primary; read-only copies go in database.replica_url"),
+        ("[database]\nurl = \"postgres://u@10.0.0.1,10.0.0.2/db\"",
+         "jobs.conf:2: database.url: names 10.0.0.1:5432 by address with sslmode=prefer: through the failover relay TLS can check only host names; name the hosts, or set sslmode=disable on a private network"),
         ("[database]\nreplica_url = \"postgres://u@r1,r2/db\"",
          "jobs.conf:2: database.replica_url: names several hosts; only database.url may (the daemon follows its writable host)"),
     ])
@@ -544,11 +546,11 @@ extension JobsConfigTests {
 struct DatabaseHostsTests {
     @Test func aHostListIsReadAsLibpqReadsIt() throws {
         let hosts = try #require(try DatabaseHosts.parse(
-            "postgres://app:s%40cret@db1.example:5433,[::1],db3.example/evently?sslmode=require&target_session_attrs=read-write"))
+            "postgres://app:s%40cret@db1.example:5433,[::1],db3.example/evently?sslmode=disable&target_session_attrs=read-write"))
         #expect(hosts.hosts == [.init(name: "db1.example", port: 5433), .init(name: "::1", port: 5432), .init(name: "db3.example", port: 5432)])
         // One host at a time, the rest of the URL kept (target_session_attrs is the relay's business).
-        #expect(hosts.url(through: .init(name: "127.0.0.1", port: 40000)) == "postgres://app:s%40cret@127.0.0.1:40000/evently?sslmode=require")
-        #expect(hosts.url(through: hosts.hosts[1]) == "postgres://app:s%40cret@[::1]:5432/evently?sslmode=require")
+        #expect(hosts.url(through: .init(name: "127.0.0.1", port: 40000)) == "postgres://app:s%40cret@127.0.0.1:40000/evently?sslmode=disable")
+        #expect(hosts.url(through: hosts.hosts[1]) == "postgres://app:s%40cret@[::1]:5432/evently?sslmode=disable")
         #expect(try DatabaseHosts.parse("postgres://a,b/db?target_session_attrs=primary")?.hosts.count == 2)
     }
 
@@ -564,7 +566,7 @@ struct RelayBenchURLTests {
         let tcp = PostgresClient.Configuration(host: "db.internal", port: 5433, username: "bench", password: "pw",
                                                database: "evently_bench", tls: .disable)
         let url = try BenchCommand.relayURL(for: tcp)
-        #expect(url == "postgres://bench:pw@db.internal:5433,127.0.0.1:9/evently_bench")
+        #expect(url == "postgres://bench:pw@db.internal:5433,127.0.0.1:9/evently_bench?sslmode=disable")
         let hosts = try #require(try DatabaseHosts.parse(url))
         #expect(hosts.hosts.map(\.description) == ["db.internal:5433", "127.0.0.1:9"])
     }

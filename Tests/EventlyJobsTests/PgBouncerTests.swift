@@ -111,7 +111,13 @@ import Workers
                 WHERE state = 'completed' AND (args ? 'bouncer' OR kind = 'diag.sleep' OR (kind = 'diag.fail' AND attempt = 2))
                 """, server) == 42
         }
-        let repeated = try await number("SELECT count(*) FROM evently_jobs.jobs WHERE attempt > 1 AND kind <> 'diag.fail'", server)
+        // A second attempt because every SMTP session was busy (a loaded CI machine) says nothing
+        // about the database path; any other error does.
+        let repeated = try await number("""
+            SELECT count(*) FROM evently_jobs.jobs
+            WHERE attempt > 1 AND kind <> 'diag.fail'
+              AND NOT errors @> '[{"error": "SMTP connection failed: not started: every session was busy until it was too late to start one"}]'
+            """, server)
         let errors = repeated == 0 ? "" : try await jobErrors(server)
         #expect(repeated == 0, "no job needed a second attempt: \(errors)")
     }

@@ -98,10 +98,3 @@ private final class ErrorRecorder: ChannelInboundHandler, Sendable {
         context.fireErrorCaught(error)
     }
 }
-
-extension String {
-    var isIPAddress: Bool {
-        var v4 = in_addr(), v6 = in6_addr()
-        return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
-    }
-}

@@ -84,6 +84,16 @@ struct BenchCommand: AsyncParsableCommand {
                         try await insertNoops(jobs, queue)
                         try await QueueBenchmark.analyze(client: client, logger: logger)
                     }
+                    // Through the relay before the direct drain in even rounds, after it in odd ones,
+                    // so that neither always runs on a warmer server.
+                    var relayed: (rate: Double, idleRSSMiB: Double, peakRSSMiB: Double)?
+                    if throughRelay && round % 2 == 0 {
+                        relayed = try await drainWithDaemon(client: client, databaseURL: try Self.relayURL(for: benchConfiguration),
+                                                            claimsInFlight: claimsInFlight, logger: logger)
+                        try await QueueBenchmark.reset(client: client, logger: logger)
+                        try await insertNoops(jobs, queue)
+                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                    }
                     let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration),
                                                           claimsInFlight: claimsInFlight, logger: logger)
                     report.rounds.append(.init(rawRate: rawRate, pgbenchRate: pgbenchRate, drainRate: drain.rate,
@@ -93,12 +103,14 @@ struct BenchCommand: AsyncParsableCommand {
                         print(String(format: "round %d: drain with claims_in_flight = %d: %.0f jobs/s; with %d: %.0f jobs/s (ratio %.2f)",
                                      round, baselineClaimsInFlight, baselineDrainRate, claimsInFlight, drain.rate, drain.rate / baselineDrainRate))
                     }
-                    if throughRelay {
+                    if throughRelay && relayed == nil {
                         try await QueueBenchmark.reset(client: client, logger: logger)
                         try await insertNoops(jobs, queue)
                         try await QueueBenchmark.analyze(client: client, logger: logger)
-                        let relayed = try await drainWithDaemon(client: client, databaseURL: try Self.relayURL(for: benchConfiguration),
-                                                                claimsInFlight: claimsInFlight, logger: logger)
+                        relayed = try await drainWithDaemon(client: client, databaseURL: try Self.relayURL(for: benchConfiguration),
+                                                            claimsInFlight: claimsInFlight, logger: logger)
+                    }
+                    if let relayed {
                         relayRatios.append(relayed.rate / drain.rate)
                         print(String(format: "round %d: drain through the failover relay %.0f jobs/s, direct %.0f jobs/s (ratio %.2f)",
                                      round, relayed.rate, drain.rate, relayed.rate / drain.rate))
@@ -341,7 +353,6 @@ extension BenchCommand {
         return serve
     }
 
-    /// A URL for the daemon process that reaches the same database as `configuration`.
     /// The same database named as the first of two hosts (the second refuses every connection),
     /// which puts the daemon's failover relay between it and the server.
     static func relayURL(for configuration: PostgresClient.Configuration) throws -> String {
@@ -353,9 +364,13 @@ extension BenchCommand {
         guard let range = direct.range(of: "@\(hostPort)") ?? direct.range(of: "//\(hostPort)") else {
             throw CommandFailure(message: "cannot place a second host in \(DatabaseLocation.redacted(direct))")
         }
-        return direct.replacingCharacters(in: range, with: String(direct[range]) + ",127.0.0.1:9")
+        // The second host is an address, which the relay allows only without TLS (the bench
+        // database is a local one).
+        let relayed = direct.replacingCharacters(in: range, with: String(direct[range]) + ",127.0.0.1:9")
+        return relayed + (relayed.contains("?") ? "&" : "?") + "sslmode=disable"
     }
 
+    /// A URL for the daemon process that reaches the same database as `configuration`.
     static func url(for configuration: PostgresClient.Configuration) -> String {
         var components = URLComponents()
         components.scheme = "postgres"

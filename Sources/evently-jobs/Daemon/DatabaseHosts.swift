@@ -1,4 +1,5 @@
 import Foundation
+import Queue
 
 /// A `database.url` that names several hosts, as libpq's connection URIs do:
 /// `postgres://user:secret@h1:5432,h2:5433/evently?target_session_attrs=read-write`.
@@ -11,8 +12,7 @@ struct DatabaseHosts: Sendable, Equatable {
         var name: String
         var port: Int
         var description: String { name.contains(":") ? "[\(name)]:\(port)" : "\(name):\(port)" }
-        /// An IPv4 or IPv6 literal rather than a name.
-        var isIPAddress: Bool { name.contains(":") || name.allSatisfy { $0.isNumber || $0 == "." } }
+        var isIPAddress: Bool { name.isIPAddress }
     }
 
     /// `target_session_attrs`: which host will do.
@@ -70,6 +70,16 @@ struct DatabaseHosts: Sendable, Equatable {
         }
         guard Set(hosts).count == hosts.count else {
             throw ConfValue.ParseError(message: "names the same host twice")
+        }
+        // The relay in between makes every server look like 127.0.0.1 to the TLS client, which
+        // then checks an address certificate against that; a name is checked as a name.
+        let sslmode = rest.split(separator: "?").dropFirst().first?.split(separator: "&")
+            .first { $0.hasPrefix("sslmode=") }?.dropFirst("sslmode=".count) ?? "prefer"
+        if sslmode != "disable", let address = hosts.first(where: \.isIPAddress) {
+            throw ConfValue.ParseError(message: """
+                names \(address) by address with sslmode=\(sslmode): through the failover relay TLS can check only host \
+                names; name the hosts, or set sslmode=disable on a private network
+                """)
         }
         return DatabaseHosts(hosts: hosts, requirement: requirement, prefix: String(url[..<hostsStart]), suffix: rest)
     }

@@ -141,10 +141,14 @@ final class WritableHostRouter: Sendable {
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: host.name, port: host.port).get()
         } catch {
-            // The host itself is gone: no need to wait for the next check to look elsewhere.
+            // Ask the host at once rather than at the next check: a crashed primary refuses
+            // connections, and the sooner it is left the sooner the pool finds the promoted one.
+            // One failed connect alone (a full backlog, a moment's overload) does not drop it.
             logger.warning("cannot reach database host \(host): \(readableDescription(of: error))")
-            forget(host)
             inbound.close(promise: nil)
+            if case .writable = await probe(host) { return }
+            logger.warning("database host \(host) does not answer a check either: closing its connections and looking for the writable host")
+            forget(host)
             return
         }
         do {
@@ -201,12 +205,7 @@ final class WritableHostRouter: Sendable {
     private func search() async -> DatabaseHosts.Host? {
         var lastAnswers = ""
         while !Task.isCancelled {
-            let answers = await withTaskGroup(of: (Int, Answer).self) { group in
-                for (index, host) in hosts.hosts.enumerated() {
-                    group.addTask { (index, await self.probe(host)) }
-                }
-                return await group.reduce(into: [Answer](repeating: .unreachable(""), count: hosts.hosts.count)) { $0[$1.0] = $1.1 }
-            }
+            let answers = await probeAll(hosts.hosts)
             // Of the writable ones, the one on the newest timeline (a promoted standby, not an
             // old primary that came back writable), then the first in the URL's order.
             let writable = answers.enumerated().compactMap { index, answer -> (index: Int, timeline: Int64)? in
@@ -244,7 +243,10 @@ final class WritableHostRouter: Sendable {
             startSearchIfNeeded()
             return
         }
-        switch await probe(host, keepingConnection: true) {
+        let answer = await probe(host, keepingConnection: true)
+        // The host may have been given up meanwhile (a failed connect): this answer is stale.
+        guard state.withLock({ $0.writable == host }) else { return }
+        switch answer {
         case .writable(let timeline):
             let checks = state.withLock { state -> Int in
                 state.failedChecks = 0
@@ -257,6 +259,7 @@ final class WritableHostRouter: Sendable {
             forget(host)
         case .unreachable(let why):
             let failed = state.withLock { state -> Int in
+                guard state.writable == host else { return 0 }
                 state.failedChecks += 1
                 return state.failedChecks
             }
@@ -272,11 +275,8 @@ final class WritableHostRouter: Sendable {
     /// and then the other hosts are asked too, and one writable on a newer timeline wins.
     private func leaveIfSuperseded(_ host: DatabaseHosts.Host, timeline: Int64) async {
         let others = hosts.hosts.filter { $0 != host }
-        let newer = await withTaskGroup(of: (DatabaseHosts.Host, Answer).self) { group in
-            for other in others { group.addTask { (other, await self.probe(other)) } }
-            return await group.reduce(into: [(DatabaseHosts.Host, Int64)]()) { found, reply in
-                if case .writable(let theirs) = reply.1, theirs > timeline { found.append((reply.0, theirs)) }
-            }
+        let newer = zip(others, await probeAll(others)).compactMap { other, answer -> (DatabaseHosts.Host, Int64)? in
+            if case .writable(let theirs) = answer, theirs > timeline { (other, theirs) } else { nil }
         }
         guard let (successor, theirs) = newer.max(by: { $0.1 < $1.1 }) else { return }
         logger.warning("""
@@ -286,12 +286,23 @@ final class WritableHostRouter: Sendable {
         forget(host)
     }
 
+    /// Asks `hosts` at once; the answers in their order.
+    private func probeAll(_ hosts: [DatabaseHosts.Host]) async -> [Answer] {
+        await withTaskGroup(of: (Int, Answer).self) { group in
+            for (index, host) in hosts.enumerated() {
+                group.addTask { (index, await self.probe(host)) }
+            }
+            return await group.reduce(into: [Answer](repeating: .unreachable(""), count: hosts.count)) { $0[$1.0] = $1.1 }
+        }
+    }
+
     /// Stops sending new connections to `host`, closes those relayed to it and starts a search.
     private func forget(_ host: DatabaseHosts.Host) {
         let forgotten = state.withLock { state -> (relays: [any Channel], watch: PostgresConnection?)? in
             guard state.writable == host else { return nil }
             state.writable = nil
             state.failedChecks = 0
+            state.writableChecks = 0
             defer { state.watch = nil }
             return (state.relays.values.filter { $0.host == host }.map(\.channel), state.watch)
         }
@@ -325,7 +336,9 @@ final class WritableHostRouter: Sendable {
         // The connection opened for this probe; `abandoned` once the deadline passed, so that a
         // connect that completes later closes what it opened.
         let opened = Mutex<(connection: PostgresConnection?, abandoned: Bool)>((nil, false))
-        let kept = keepingConnection ? state.withLock { $0.watch } : nil
+        // The kept connection is to the writable host; a check of another host (it changed
+        // meanwhile) opens its own.
+        let kept = keepingConnection ? state.withLock { $0.writable == host ? $0.watch : nil } : nil
         do {
             let answer = try await withDeadline(Self.probeDeadline) { () -> Answer in
                 let connection: PostgresConnection
@@ -358,11 +371,14 @@ final class WritableHostRouter: Sendable {
             }
             if let connection = opened.withLock({ $0.connection }) {
                 if keepingConnection, case .writable = answer {
-                    let replaced = state.withLock { state -> PostgresConnection? in
+                    // Kept only while it is the writable host's (and the relay is open).
+                    let (kept, replaced) = state.withLock { state -> (Bool, PostgresConnection?) in
+                        guard state.writable == host, !state.closed else { return (false, nil) }
                         defer { state.watch = connection }
-                        return state.watch
+                        return (true, state.watch)
                     }
                     if let replaced { try? await replaced.close() }
+                    if !kept { try? await connection.close() }
                 } else {
                     try? await connection.close()
                 }
@@ -375,12 +391,13 @@ final class WritableHostRouter: Sendable {
                 return opened.connection
             }
             try? await connection?.close()
-            if kept != nil {
-                let watch = state.withLock { state -> PostgresConnection? in
-                    defer { state.watch = nil }
-                    return state.watch
+            if let kept {
+                let dropped = state.withLock { state -> Bool in
+                    guard state.watch === kept else { return false }
+                    state.watch = nil
+                    return true
                 }
-                try? await watch?.close()
+                if dropped { try? await kept.close() }
             }
             return .unreachable("does not answer: \(readableDescription(of: error))")
         }

@@ -43,6 +43,7 @@ public final class StreamingReplica: Sendable {
             try pair.tool("pg_basebackup", ["-h", "127.0.0.1", "-p", String(primaryPort), "-U", pair.user, "-D", pair.replicaData,
                                             "-R", "-X", "stream", "--no-sync"])
             try pair.startReplica()
+            if synchronous { try pair.waitUntilSynchronous() }
             return pair
         }
     }
@@ -62,6 +63,19 @@ public final class StreamingReplica: Sendable {
 
     public func startReplica() throws {
         try startServer(replicaData, port: replicaPort, extra: "-c hot_standby=on")
+    }
+
+    /// Waits (up to 60 s) until the primary counts the replica as its synchronous standby: before
+    /// that, every commit on the primary waits for the replica to catch up.
+    private func waitUntilSynchronous() throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while true {
+            let state = try tool("psql", ["-h", "127.0.0.1", "-p", String(primaryPort), "-U", user, "-d", "postgres", "-Atc",
+                                          "SELECT count(*) FROM pg_stat_replication WHERE sync_state = 'sync'"])
+            if state.trimmingCharacters(in: .whitespacesAndNewlines) == "1" { return }
+            guard ContinuousClock.now < deadline else { throw TestServerError("the replica did not become synchronous within 60 s") }
+            usleep(100_000)
+        }
     }
 
     /// The primary's server process dies at once (`pg_ctl stop -m immediate`), as in a crash.

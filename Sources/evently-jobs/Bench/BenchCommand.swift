@@ -54,6 +54,12 @@ struct BenchCommand: AsyncParsableCommand {
 
                 // 2. Interleaved: raw SQL limit, then the daemon's own pipeline, on the same data size.
                 var relayRatios: [Double] = []
+                // The same starting point for every drain: an empty table, `jobs` no-ops, fresh statistics.
+                func refill() async throws {
+                    try await QueueBenchmark.reset(client: client, logger: logger)
+                    try await insertNoops(jobs, queue)
+                    try await QueueBenchmark.analyze(client: client, logger: logger)
+                }
                 for round in 1...rounds {
                     if round > 1 {
                         try await QueueBenchmark.reset(client: client, logger: logger)
@@ -66,23 +72,17 @@ struct BenchCommand: AsyncParsableCommand {
 
                     var pgbenchRate = Double.nan
                     if pgbenchClients > 0 {
-                        try await QueueBenchmark.reset(client: client, logger: logger)
-                        try await insertNoops(jobs, queue)
-                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                        try await refill()
                         pgbenchRate = try await PgbenchBaseline.drain(jobs: jobs, batch: batch, clients: pgbenchClients,
                                                                       databaseURL: Self.url(for: benchConfiguration), client: client, logger: logger)
                     }
 
-                    try await QueueBenchmark.reset(client: client, logger: logger)
-                    try await insertNoops(jobs, queue)
-                    try await QueueBenchmark.analyze(client: client, logger: logger)
+                    try await refill()
                     var baselineDrainRate = Double.nan
                     if baselineClaimsInFlight > 0 {
                         baselineDrainRate = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration),
                                                                       claimsInFlight: baselineClaimsInFlight, logger: logger).rate
-                        try await QueueBenchmark.reset(client: client, logger: logger)
-                        try await insertNoops(jobs, queue)
-                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                        try await refill()
                     }
                     // Through the relay before the direct drain in even rounds, after it in odd ones,
                     // so that neither always runs on a warmer server.
@@ -90,9 +90,7 @@ struct BenchCommand: AsyncParsableCommand {
                     if throughRelay && round % 2 == 0 {
                         relayed = try await drainWithDaemon(client: client, databaseURL: try Self.relayURL(for: benchConfiguration),
                                                             claimsInFlight: claimsInFlight, logger: logger)
-                        try await QueueBenchmark.reset(client: client, logger: logger)
-                        try await insertNoops(jobs, queue)
-                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                        try await refill()
                     }
                     let drain = try await drainWithDaemon(client: client, databaseURL: Self.url(for: benchConfiguration),
                                                           claimsInFlight: claimsInFlight, logger: logger)
@@ -104,9 +102,7 @@ struct BenchCommand: AsyncParsableCommand {
                                      round, baselineClaimsInFlight, baselineDrainRate, claimsInFlight, drain.rate, drain.rate / baselineDrainRate))
                     }
                     if throughRelay && relayed == nil {
-                        try await QueueBenchmark.reset(client: client, logger: logger)
-                        try await insertNoops(jobs, queue)
-                        try await QueueBenchmark.analyze(client: client, logger: logger)
+                        try await refill()
                         relayed = try await drainWithDaemon(client: client, databaseURL: try Self.relayURL(for: benchConfiguration),
                                                             claimsInFlight: claimsInFlight, logger: logger)
                     }

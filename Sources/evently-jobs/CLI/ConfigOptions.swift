@@ -55,18 +55,18 @@ struct ConfigOptions: ParsableArguments {
             try await Self.checkReachable(clientConfiguration, tls: try DatabaseLocation.connectionTLS(url: config.database.url),
                                           within: config.database.connectTimeout, logger: logger)
         }
+        let result: Result<T, any Error>
         do {
-            let result = try await StatementPreparation.$enabled.withValue(config.database.preparesStatements) {
+            result = .success(try await StatementPreparation.$enabled.withValue(config.database.preparesStatements) {
                 try await body(config, logger, clientConfiguration)
-            }
-            routing?.cancel()
-            await routing?.value
-            return result
+            })
         } catch {
-            routing?.cancel()
-            await routing?.value
-            throw error
+            result = .failure(error)
         }
+        // The relay closes only after everything that used it has.
+        routing?.cancel()
+        await routing?.value
+        return try result.get()
     }
 
     static func checkReachable(_ configuration: PostgresClient.Configuration, tls: PostgresConnection.Configuration.TLS,

@@ -48,9 +48,10 @@ public enum QueueBenchmark {
         }
     }
 
-    /// Jobs not yet finished, read through the partial index (cheap however much history there is).
-    public static func unfinishedCount(client: PostgresClient, logger: Logger) async throws -> Int {
-        try await client.withOpenConnection { try await JobQueries.unfinishedCount(on: $0, logger: logger) }
+    /// Whether any job is unfinished: what a drain's end is waited for with, every few
+    /// milliseconds, so it must stay cheap beside millions of finished jobs.
+    public static func anyUnfinished(client: PostgresClient, logger: Logger) async throws -> Bool {
+        try await client.withOpenConnection { try await JobQueries.anyUnfinished(on: $0, logger: logger) }
     }
 
     /// Sessions listening for job notifications (a running daemon has one).
@@ -94,10 +95,20 @@ public enum QueueBenchmark {
         }
     }
 
-    /// Deletes the jobs of `kind` (a drain's jobs, so a history stays the size it was filled to).
-    public static func delete(kind: String, client: PostgresClient, logger: Logger) async throws {
+    /// Deletes the jobs of `kind` with ids above `id` (a drain's jobs, so a history filled up to
+    /// `id` stays as it was filled).
+    public static func delete(kind: String, after id: Int64 = 0, client: PostgresClient, logger: Logger) async throws {
         try await client.withOpenConnection { connection in
-            try await connection.query("DELETE FROM evently_jobs.jobs WHERE kind = \(kind)", logger: logger)
+            try await connection.query("DELETE FROM evently_jobs.jobs WHERE kind = \(kind) AND id > \(id)", logger: logger)
+        }
+    }
+
+    /// The highest job id so far (0 without jobs).
+    public static func lastJobID(client: PostgresClient, logger: Logger) async throws -> Int64 {
+        try await client.withOpenConnection { connection in
+            let rows = try await connection.query("SELECT coalesce(max(id), 0)::bigint FROM evently_jobs.jobs", logger: logger)
+            for try await id in rows.decode(Int64.self) { return id }
+            return 0
         }
     }
 

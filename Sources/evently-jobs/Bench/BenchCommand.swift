@@ -28,8 +28,16 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Jobs enqueued one per transaction.") var singles = 2_000
     @Option(help: "Finished jobs kept as history (e.g. 10000000): drains beside a database with this history, and claim latency during a prune of half of it; 0 leaves it out.")
     var history = 0
+    @Flag(help: "With --history: reuse evently_bench_history when an earlier run filled it with the same number (skips the fill).")
+    var keepHistory = false
+    @Flag(help: "With --history: measure only the history (skip enqueue, drain and latency rounds on the empty table).")
+    var historyOnly = false
     @Flag(help: "Per round, also drain with database.url naming a second (unreachable) host, so the daemon goes through its failover relay; the ratio to the direct drain is its cost. Needs a TCP database.")
     var throughRelay = false
+
+    func validate() throws {
+        guard history > 0 || !(keepHistory || historyOnly) else { throw ValidationError("--keep-history and --history-only need --history N") }
+    }
 
     func run() async throws {
         try await options.withDatabase(logLevel: { _ in .warning }) { _, logger, base in
@@ -41,6 +49,10 @@ struct BenchCommand: AsyncParsableCommand {
                 var report = BenchReport(jobs: jobs, batch: batch, concurrency: concurrency, rawConnections: rawConnections,
                                          pgbenchClients: pgbenchClients)
                 print("evently-jobs bench: \(jobs) jobs per round, batch \(batch), \(ProcessInfo.processInfo.activeProcessorCount) cores")
+                if historyOnly {
+                    try await measureHistory(base: base, empty: client, emptyURL: Self.url(for: benchConfiguration), logger: logger)
+                    return
+                }
 
                 // 1. Enqueue rates.
                 var started = ContinuousClock.now
@@ -139,12 +151,33 @@ struct BenchCommand: AsyncParsableCommand {
     /// on the empty one, interleaved; then claim latency on the history database before and
     /// while `queue.prune` deletes the older half of it.
     func measureHistory(base: PostgresClient.Configuration, empty: PostgresClient, emptyURL: String, logger: Logger) async throws {
-        let configuration = try await Self.freshDatabase("evently_bench_history", base: base, logger: logger)
+        let name = "evently_bench_history"
+        // The history's own jobs include `diag.noop` ones: only jobs after the fill's last id are
+        // the bench's. (Deleting every no-op, as before, took ~900,000 rows out of history and left
+        // a hole in every page of it: not the history the rounds claim to measure beside.)
+        let mark = "evently-jobs bench --history \(history): filled up to id "
+        var configuration = base
+        configuration.database = name
+        configuration.options.maximumConnections = 24
+        var filledUpTo: Int64? = nil
+        if keepHistory, let comment = try await ConsoleBenchCommand.databaseComment(name, base: base, logger: logger),
+           comment.hasPrefix(mark) {
+            filledUpTo = Int64(comment.dropFirst(mark.count))
+        }
+        if filledUpTo == nil { configuration = try await Self.freshDatabase(name, base: base, logger: logger) }
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         let noop = DiagnosticWorkers.Noop.Payload.kind
         try await client.whileRunning {
             try await DatabaseSchema.migrator(logger: logger).migrate(client)
-            try await ConsoleBenchCommand.fill(client, name: "history", finished: history, unfinished: 0, chunk: 1_000_000, logger: logger)
+            let lastFilled: Int64
+            if let filledUpTo {
+                print("\(name): kept from an earlier run (\(history) finished jobs up to id \(filledUpTo))")
+                lastFilled = filledUpTo
+            } else {
+                try await ConsoleBenchCommand.fill(client, name: "history", finished: history, unfinished: 0, chunk: 1_000_000, logger: logger)
+                lastFilled = try await QueueBenchmark.lastJobID(client: client, logger: logger)
+                try await client.query("COMMENT ON DATABASE \(unescaped: name) IS \(unescaped: "'\(mark)\(lastFilled)'")", logger: logger)
+            }
             let emptyQueue = JobClient(client: empty, logger: logger), historyQueue = JobClient(client: client, logger: logger)
             var ratios: [Double] = []
             for round in 1...rounds {
@@ -153,7 +186,7 @@ struct BenchCommand: AsyncParsableCommand {
                 try await QueueBenchmark.analyze(client: empty, logger: logger)
                 let bare = try await drainWithDaemon(client: empty, databaseURL: emptyURL, claimsInFlight: claimsInFlight, logger: logger)
 
-                try await QueueBenchmark.delete(kind: noop, client: client, logger: logger)
+                try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
                 try await insertNoops(jobs, historyQueue)
                 try await QueueBenchmark.analyze(client: client, logger: logger)
                 let kept = try await drainWithDaemon(client: client, databaseURL: Self.url(for: configuration),
@@ -167,12 +200,14 @@ struct BenchCommand: AsyncParsableCommand {
             // Claims of the daemon's default batch while nothing else runs, then while the prune runs
             // beside them (until it ends or the `2 × jobs` supply does: the figure is "during").
             let claimBatch = JobDaemon.Configuration().claimBatch
-            try await QueueBenchmark.delete(kind: noop, client: client, logger: logger)
+            try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
             try await insertNoops(2 * jobs, historyQueue)
             try await QueueBenchmark.analyze(client: client, logger: logger)
             let quiet = try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: .seconds(10), logger: logger)
-            try await QueueBenchmark.delete(kind: noop, client: client, logger: logger)
+            try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
             try await insertNoops(2 * jobs, historyQueue)
+            // The prune deletes half of the history: a later --keep-history must fill anew.
+            try await client.query("COMMENT ON DATABASE \(unescaped: name) IS NULL", logger: logger)
             let pruneStarted = ContinuousClock.now
             let pruneDone = PruneFinished()
             let (pruned, during) = try await withThrowingTaskGroup(of: (Int, [Double]).self) { group in
@@ -262,7 +297,7 @@ struct BenchCommand: AsyncParsableCommand {
         let idle = ProcessMemory.residentMiB(pid: daemon.process.pid)
         let started = ContinuousClock.now
         try await jobs.setPaused(false, queue: "default")
-        while try await QueueBenchmark.unfinishedCount(client: client, logger: logger) > 0 {
+        while try await QueueBenchmark.anyUnfinished(client: client, logger: logger) {
             try await Task.sleep(for: .milliseconds(50))
         }
         let elapsed = ContinuousClock.now - started

@@ -34,4 +34,18 @@ extension JobContext {
             throw JobNoLongerOwned(jobID: jobID, attempt: attempt)
         }
     }
+
+    /// The query ``confirmOwnership(on:)`` runs, with the job id and attempt as the parameters
+    /// the caller names (e.g. `"$4"`, `"$5"`): one row while the attempt owns its job, locked
+    /// until the statement's transaction ends. For a worker that folds the check and its own write
+    /// into one statement (`WITH owned AS (...) UPDATE ... WHERE EXISTS (SELECT 1 FROM owned)`),
+    /// which saves the transaction's BEGIN and COMMIT round trips; a single statement is its own
+    /// transaction, so the write still commits only while the attempt owned the job.
+    public static func ownershipLockSQL(jobID: String, attempt: String) -> String {
+        """
+        SELECT 1 FROM evently_jobs.jobs
+        WHERE id = \(jobID) AND attempt = \(attempt) AND state = 'running' AND lease_expires_at > clock_timestamp()
+        FOR NO KEY UPDATE
+        """
+    }
 }

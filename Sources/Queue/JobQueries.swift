@@ -521,11 +521,7 @@ enum JobQueries {
     /// prepared (``StatementPreparation``).
     struct LockOwned: PostgresPreparedStatement {
         static let name = "evently_jobs_lock_owned"
-        static let sql = """
-            SELECT 1 FROM evently_jobs.jobs
-            WHERE id = $1 AND attempt = $2 AND state = 'running' AND lease_expires_at > clock_timestamp()
-            FOR NO KEY UPDATE
-            """
+        static let sql = JobContext.ownershipLockSQL(jobID: "$1", attempt: "$2")
         static let bindingDataTypes: [PostgresDataType] = [.int8, .int4]
         let id: Int64
         let attempt: Int

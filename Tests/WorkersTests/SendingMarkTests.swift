@@ -173,6 +173,65 @@ import Testing
         }
     }
 
+    /// The one-statement mark (`markSendingIfOwned`): taken and read while the attempt owns its
+    /// job; nothing written otherwise. A rescue holding the job's row when the statement starts
+    /// makes it wait, and once the rescue commits the statement sees the job is no longer its
+    /// attempt's and marks nothing.
+    @Test(.timeLimit(.minutes(2)))
+    func theOneStatementMarkIsFencedByTheJobsRow() async throws {
+        try await DeliveryFixture.with { f in
+            let store = NotificationStore(logger: Self.logger)
+            let id = try await f.emailRow(for: try await f.user())
+            let job = try await JobClient(client: f.client, logger: Self.logger)
+                .enqueue(EmailSendWorker.Payload(notificationID: id)).id
+            let setRunning: (Int) -> PostgresQuery = { attempt in """
+                UPDATE evently_jobs.jobs SET state = 'running', attempt = \(attempt), attempted_at = now(),
+                    attempted_by = 'test', lease_expires_at = now() + interval '60 seconds'
+                WHERE id = \(job)
+                """ }
+            func markIfOwned(_ attempt: Int) async throws -> DeliveryTarget? {
+                try await f.client.withOpenConnection {
+                    try await store.markSendingIfOwned(id: id, by: "\(job):\(attempt)", window: .seconds(60), jobID: job,
+                                                       attempt: attempt, on: $0)
+                }
+            }
+
+            #expect(try await markIfOwned(1) == nil, "the job is not running: not owned")
+            #expect(try await f.sendingMark(id).by == nil)
+            try await f.tx { _ = try await $0.query(setRunning(1), logger: Self.logger) }
+            let target = try #require(try await markIfOwned(1))
+            #expect(target.notification.id == id && target.email.contains("@"))
+            #expect(try await f.sendingMark(id).by == "\(job):1")
+            #expect(try await markIfOwned(2) == nil, "attempt 2 does not own the job")
+            #expect(try await f.sendingMark(id).by == "\(job):1")
+
+            // A rescue-like transaction holds the job's row, then hands the job to attempt 2.
+            _ = try await f.tx { try await store.releaseSending(id: id, sendingBy: "\(job):1", error: "", on: $0) }
+            let stale = try await f.client.withOpenConnection { rescuer in
+                try await rescuer.transaction(logger: Self.logger) { rescuer in
+                    _ = try await rescuer.query("SELECT 1 FROM evently_jobs.jobs WHERE id = \(job) FOR UPDATE", logger: Self.logger)
+                    let stale = Task { try await markIfOwned(1) }
+                    try await f.waitUntil("the mark to wait for the job's row", timeout: .seconds(20)) {
+                        try await f.tx { connection in
+                            let rows = try await connection.query("""
+                                SELECT count(*)::int FROM pg_stat_activity
+                                WHERE wait_event_type = 'Lock' AND query LIKE '%evently_jobs.jobs%' AND query LIKE '%UPDATE evently.notifications%'
+                                """, logger: Self.logger)
+                            for try await waiting in rows.decode(Int.self) { return waiting }
+                            return 0
+                        } == 1
+                    }
+                    _ = try await rescuer.query(setRunning(2), logger: Self.logger)
+                    return stale
+                }
+            }
+            #expect(try await stale.value == nil, "the rescue committed first: attempt 1 owns nothing")
+            #expect(try await f.sendingMark(id).by == nil)
+            #expect(try await markIfOwned(2) != nil)
+            #expect(try await f.sendingMark(id).by == "\(job):2")
+        }
+    }
+
     /// The SMTP server takes longer to answer the end of DATA than the attempt's lease lasts,
     /// and the daemon running it is cut off from the database meanwhile: it stops the attempt
     /// by its own clock (libesmtp's session goes on regardless), another daemon rescues the job

@@ -281,6 +281,20 @@ public struct NotificationStore: Sendable {
         return .heldElsewhere(by: holder, remaining: .milliseconds(max(0, Int((remaining ?? 0).rounded(.up)))))
     }
 
+    /// ``markSending(id:by:window:on:)`` and ``deliveryTarget(id:on:)`` in one statement, which
+    /// also confirms that attempt `attempt` of job `jobID` owns its job (``JobContext/ownershipLockSQL(jobID:attempt:)``)
+    /// and holds that job's row until the statement commits: the round trips of one message's
+    /// mark go from five (BEGIN, ownership, mark, read, COMMIT) to one. Returns the target when
+    /// the mark was taken; `nil` when anything else is the case (the attempt lost its job, another
+    /// mark is inside its window, the row is settled, gone or has no user), having written
+    /// nothing: the caller then learns which by the transaction of the three separate steps.
+    public func markSendingIfOwned(id: UUID, by token: String, window: Duration, jobID: Int64, attempt: Int,
+                                   on connection: PostgresConnection) async throws -> DeliveryTarget? {
+        guard !connection.isClosed else { throw DatabaseConnectionLost() }
+        return try await connection.run(TakeSendingMarkIfOwned(id: id, token: token, windowMilliseconds: Int(window / .milliseconds(1)),
+                                                               jobID: jobID, attempt: attempt), logger: logger).first
+    }
+
     /// Records a hand-off to the provider by the attempt whose mark the row carries, and clears
     /// the mark. Returns false when the row is not queued or failed, or the mark is not `token`'s.
     @discardableResult
@@ -371,14 +385,20 @@ public struct NotificationStore: Sendable {
 
 // Run once or twice for every message sent: prepared (``StatementPreparation``).
 extension NotificationStore {
+    /// A row `n` whose mark token `$2` may take: queued or failed, and unmarked, marked by the
+    /// same token, or marked longer ago than `$3` milliseconds (the sending window).
+    static let markIsFree = """
+        n.status IN ('queued', 'failed')
+          AND (n.sending_by IS NULL OR n.sending_by = $2 OR n.sending_since <= now() - $3 * interval '1 millisecond')
+        """
+
     /// ``markSending(id:by:window:on:)``'s taking of the mark.
     struct TakeSendingMark: PostgresPreparedStatement {
         static let name = "evently_take_sending_mark"
         static let sql = """
-            UPDATE evently.notifications SET sending_by = $2, sending_since = now()
-            WHERE id = $1 AND status IN ('queued', 'failed')
-              AND (sending_by IS NULL OR sending_by = $2 OR sending_since <= now() - $3 * interval '1 millisecond')
-            RETURNING id
+            UPDATE evently.notifications AS n SET sending_by = $2, sending_since = now()
+            WHERE n.id = $1 AND \(markIsFree)
+            RETURNING n.id
             """
         static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .int8]
         let id: UUID
@@ -423,6 +443,38 @@ extension NotificationStore {
         func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
     }
 
+    /// ``markSendingIfOwned(id:by:window:jobID:attempt:on:)``. The ownership check is a CTE the
+    /// UPDATE's condition reads, so the job's row is locked before the mark is written and stays
+    /// locked until the statement commits; the join to the user leaves a row without one unmarked.
+    struct TakeSendingMarkIfOwned: PostgresPreparedStatement {
+        static let name = "evently_take_sending_mark_if_owned"
+        static let sql = """
+            WITH owned AS (\(JobContext.ownershipLockSQL(jobID: "$4", attempt: "$5")))
+            UPDATE evently.notifications AS n SET sending_by = $2, sending_since = now()
+            FROM evently.users AS u
+            WHERE n.id = $1 AND u.id = n.user_id AND EXISTS (SELECT 1 FROM owned) AND \(markIsFree)
+            RETURNING \(NotificationStore.columns("n")), u.email, u.phone
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .int8, .int8, .int4]
+        let id: UUID
+        let token: String
+        let windowMilliseconds: Int
+        let jobID: Int64
+        let attempt: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(id)
+            bindings.append(token)
+            bindings.append(Int64(windowMilliseconds))
+            bindings.append(jobID)
+            bindings.append(Int32(attempt))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> DeliveryTarget { try ReadDeliveryTarget.decodeTarget(row) }
+    }
+
     /// ``deliveryTarget(id:on:)``: the row's columns first (decoded as everywhere), then the contact.
     struct ReadDeliveryTarget: PostgresPreparedStatement {
         static let name = "evently_read_delivery_target"
@@ -440,7 +492,9 @@ extension NotificationStore {
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> DeliveryTarget {
+        func decodeRow(_ row: PostgresRow) throws -> DeliveryTarget { try Self.decodeTarget(row) }
+
+        static func decodeTarget(_ row: PostgresRow) throws -> DeliveryTarget {
             let notification = try NotificationStore.decode(row)
             let columns = row.makeRandomAccess()
             let email = try columns[columns.count - 2].decode(String.self)

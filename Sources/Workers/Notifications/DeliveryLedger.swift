@@ -28,9 +28,10 @@ struct DeliveryLedger: Sendable {
     /// This attempt's sending mark on the row and what to send, or `nil` when the row no longer
     /// needs sending (sent, delivered, read or skipped already).
     ///
-    /// One transaction: it confirms the attempt still owns its job, marks the row, and reads the
-    /// row with its user's contact (a read of its own before the mark cost a round trip per
-    /// message, BENCHMARKS.md "Messages sharing sessions"). Throws ``JobControl/snooze(_:)``
+    /// One statement in the usual case: it confirms the attempt still owns its job, marks the
+    /// row, and reads the row with its user's contact (five round trips as a transaction of
+    /// separate steps, BENCHMARKS.md "One statement per sending mark"). Otherwise the same
+    /// steps in one transaction say what is the case. Throws ``JobControl/snooze(_:)``
     /// (which spends no attempt) while another attempt's mark is inside its window,
     /// ``JobNoLongerOwned`` when this attempt lost its job, and ``JobControl/discard(reason:)``
     /// when the row is gone.
@@ -40,6 +41,15 @@ struct DeliveryLedger: Sendable {
         // Our clock starts before the database's: the mark is never taken to last longer here
         // than it does for the attempts that read `sending_since`.
         let started = ContinuousClock.now
+        // The usual case in one statement; anything else (lost job, another mark, a settled or
+        // missing row) wrote nothing there and is told apart by the transaction below.
+        if let target = try await client.withOpenConnection({ connection in
+            try await store.markSendingIfOwned(id: id, by: token, window: window.total, jobID: context.jobID, attempt: context.attempt,
+                                               on: connection)
+        }) {
+            return (SendingMark(id: id, token: token, startBy: started + SendingWindow.startWithin, holdsUntil: started + window.total),
+                    target)
+        }
         let (found, target) = try await client.withOpenConnection { connection in
             try await connection.transaction(logger: logger) { connection in
                 try await context.confirmOwnership(on: connection)

@@ -209,13 +209,19 @@ import Testing
             _ = try await f.tx { try await store.releaseSending(id: id, sendingBy: "\(job):1", error: "", on: $0) }
             let stale = try await f.client.withOpenConnection { rescuer in
                 try await rescuer.transaction(logger: Self.logger) { rescuer in
+                    var rescuerPID: Int32 = 0
+                    for try await pid in try await rescuer.query("SELECT pg_backend_pid()", logger: Self.logger).decode(Int32.self) {
+                        rescuerPID = pid
+                    }
                     _ = try await rescuer.query("SELECT 1 FROM evently_jobs.jobs WHERE id = \(job) FOR UPDATE", logger: Self.logger)
                     let stale = Task { try await markIfOwned(1) }
+                    // Waiting on this rescuer's lock, and nothing else (other suites share the cluster).
                     try await f.waitUntil("the mark to wait for the job's row", timeout: .seconds(20)) {
                         try await f.tx { connection in
                             let rows = try await connection.query("""
                                 SELECT count(*)::int FROM pg_stat_activity
-                                WHERE wait_event_type = 'Lock' AND query LIKE '%evently_jobs.jobs%' AND query LIKE '%UPDATE evently.notifications%'
+                                WHERE pg_blocking_pids(pid) @> ARRAY[\(rescuerPID)]::int[]
+                                  AND query LIKE '%UPDATE evently.notifications%'
                                 """, logger: Self.logger)
                             for try await waiting in rows.decode(Int.self) { return waiting }
                             return 0

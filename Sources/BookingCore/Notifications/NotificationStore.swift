@@ -288,6 +288,8 @@ public struct NotificationStore: Sendable {
     /// the mark was taken; `nil` when anything else is the case (the attempt lost its job, another
     /// mark is inside its window, the row is settled, gone or has no user), having written
     /// nothing: the caller then learns which by the transaction of the three separate steps.
+    /// (The statement commits before its row is decoded: a row that fails to decode leaves the
+    /// mark taken, and other attempts wait out its window, as after a crash.)
     public func markSendingIfOwned(id: UUID, by token: String, window: Duration, jobID: Int64, attempt: Int,
                                    on connection: PostgresConnection) async throws -> DeliveryTarget? {
         guard !connection.isClosed else { throw DatabaseConnectionLost() }

@@ -28,7 +28,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(help: "Jobs enqueued one per transaction.") var singles = 2_000
     @Option(help: "Finished jobs kept as history (e.g. 10000000): drains beside a database with this history, and claim latency during a prune of half of it; 0 leaves it out.")
     var history = 0
-    @Flag(help: "With --history: reuse evently_bench_history when an earlier run filled it with the same number (skips the fill).")
+    @Flag(help: "With --history: reuse evently_bench_history when an earlier run filled it with the same number and stopped before its prune (skips the fill).")
     var keepHistory = false
     @Flag(help: "With --history: measure only the history (skip enqueue, drain and latency rounds on the empty table).")
     var historyOnly = false

@@ -156,9 +156,7 @@ struct BenchCommand: AsyncParsableCommand {
         // the bench's. (Deleting every no-op, as before, took ~900,000 rows out of history and left
         // a hole in every page of it: not the history the rounds claim to measure beside.)
         let mark = "evently-jobs bench --history \(history): filled up to id "
-        var configuration = base
-        configuration.database = name
-        configuration.options.maximumConnections = 24
+        var configuration = Self.configuration(of: name, base: base)
         var filledUpTo: Int64? = nil
         if keepHistory, let comment = try await ConsoleBenchCommand.databaseComment(name, base: base, logger: logger),
            comment.hasPrefix(mark) {
@@ -254,6 +252,11 @@ struct BenchCommand: AsyncParsableCommand {
             try await admin.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
             try await admin.query("CREATE DATABASE \(unescaped: name)", logger: logger)
         }
+        return configuration(of: name, base: base)
+    }
+
+    /// `base` pointed at the database `name`, with the pool every bench uses.
+    static func configuration(of name: String, base: PostgresClient.Configuration) -> PostgresClient.Configuration {
         var configuration = base
         configuration.database = name
         configuration.options.maximumConnections = 24

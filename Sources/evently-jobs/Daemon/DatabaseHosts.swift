@@ -49,9 +49,11 @@ struct DatabaseHosts: Sendable, Equatable {
         }
         var rest = String(afterScheme[authorityEnd...])
         var attributes = "read-write"
+        var sslmode: Substring = "prefer"
         if let queryStart = rest.firstIndex(of: "?") {
             var kept: [Substring] = []
             for pair in rest[rest.index(after: queryStart)...].split(separator: "&") {
+                if pair.hasPrefix("sslmode=") { sslmode = pair.dropFirst("sslmode=".count) }
                 if pair.hasPrefix("target_session_attrs=") {
                     attributes = String(pair.dropFirst("target_session_attrs=".count))
                 } else if pair.hasPrefix("host=") || pair.hasPrefix("hostaddr=") || pair.hasPrefix("port=") {
@@ -73,8 +75,6 @@ struct DatabaseHosts: Sendable, Equatable {
         }
         // The relay in between makes every server look like 127.0.0.1 to the TLS client, which
         // then checks an address certificate against that; a name is checked as a name.
-        let sslmode = rest.split(separator: "?").dropFirst().first?.split(separator: "&")
-            .first { $0.hasPrefix("sslmode=") }?.dropFirst("sslmode=".count) ?? "prefer"
         if sslmode != "disable", let address = hosts.first(where: \.isIPAddress) {
             throw ConfValue.ParseError(message: """
                 names \(address) by address with sslmode=\(sslmode): through the failover relay TLS can check only host \

@@ -75,6 +75,7 @@ let package = Package(
                 .embedInCode("Migrations/q0002_daemons.sql"),
                 .embedInCode("Migrations/q0003_console.sql"),
                 .embedInCode("Migrations/q0004_console_speed.sql"),
+                .embedInCode("Migrations/q0005_finished_partition.sql"),
             ],
             swiftSettings: strictSettings
         ),

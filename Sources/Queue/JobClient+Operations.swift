@@ -88,15 +88,19 @@ extension JobClient {
     private func change(id: Int64, action: String, allowedFrom: [JobState],
                         _ update: @escaping @Sendable (PostgresConnection) async throws -> Void) async throws -> JobRecord {
         try await withConnection { [logger] connection in
-            try await connection.transaction(logger: logger) { connection in
-                guard let current = try await JobQueries.lockForChange(id: id, on: connection, logger: logger) else {
-                    throw QueueError.jobNotFound(id)
+            // The lock waits for a daemon writing the job; when that write moved the row to
+            // another partition (the job finished), the transaction fails and is run again.
+            try await JobQueries.retryingMovedRows {
+                try await connection.transaction(logger: logger) { connection in
+                    guard let current = try await JobQueries.lockForChange(id: id, on: connection, logger: logger) else {
+                        throw QueueError.jobNotFound(id)
+                    }
+                    guard allowedFrom.contains(current.state) else {
+                        throw QueueError.invalidState(id: id, state: current.state, action: action)
+                    }
+                    try await update(connection)
+                    try await JobQueries.notify(queues: [current.queue], on: connection, logger: logger)
                 }
-                guard allowedFrom.contains(current.state) else {
-                    throw QueueError.invalidState(id: id, state: current.state, action: action)
-                }
-                try await update(connection)
-                try await JobQueries.notify(queues: [current.queue], on: connection, logger: logger)
             }
             guard let record = try await JobQueries.record(id: id, on: connection, logger: logger) else {
                 throw QueueError.jobNotFound(id)
@@ -244,6 +248,9 @@ extension JobClient {
                     return batch
                 }
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && action == .retry && collisions < 3 {
+                collisions += 1
+            } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate && collisions < 20 {
+                // A job of the batch finished (moved partition) while the batch waited on it: run again.
                 collisions += 1
             }
         }

@@ -71,6 +71,7 @@ public final class JobDaemon: Service, Sendable {
                 background.addTask { await self.every(self.configuration.rescueInterval) { try await self.rescue() } }
                 background.addTask { await self.every(self.configuration.rescueInterval) { try await self.heartbeat() } }
                 background.addTask { await self.every(self.configuration.metricsInterval) { try await self.recordDepth() } }
+                background.addTask { await self.every(.seconds(3600)) { try await self.prepareFinishedPartitions() } }
 
                 await withDiscardingTaskGroup { work in
                     for producer in producers.values {
@@ -171,6 +172,15 @@ public final class JobDaemon: Service, Sendable {
                 version: configuration.version, queues: configuration.queues, kinds: kinds,
                 ttl: configuration.rescueInterval * 3 + .seconds(5), on: connection, logger: logger)
         }
+    }
+
+    /// Makes the partitions finished jobs go to on the coming days (q0005), so that they land
+    /// in a day of their own rather than in `jobs_finished_default`. Any daemon may; the first wins.
+    func prepareFinishedPartitions() async throws {
+        let made = try await client.withOpenConnection { connection in
+            try await JobQueries.prepareFinishedPartitions(on: connection, logger: logger)
+        }
+        if made > 0 { logger.info("made \(made) partition(s) for the jobs finishing on the coming days") }
     }
 
     /// Takes back jobs whose daemon died; wakes the queues that got work back.

@@ -16,6 +16,23 @@ enum JobQueries {
         states.map { "'\($0.rawValue)'" }.joined(separator: ", ")
     }
 
+    /// Runs one statement (its own transaction) again when it failed because a row it waited on
+    /// was moved to another partition by a concurrent transaction (a job finishing or retried,
+    /// q0005). Unpartitioned, PostgreSQL re-read such a row and re-checked the statement's
+    /// conditions; partitioned, it cannot follow the row and fails with 40001 instead. Run again,
+    /// the statement sees the row where it now is. Not for a statement inside a longer
+    /// transaction: the failure aborts the whole transaction.
+    static func retryingMovedRows<Result>(_ statement: () async throws -> Result) async throws -> Result {
+        var retries = 0
+        while true {
+            do {
+                return try await statement()
+            } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate && retries < 20 {
+                retries += 1
+            }
+        }
+    }
+
     // MARK: Enqueue
 
     static func enqueue(_ job: NewJob, on connection: PostgresConnection, logger: Logger) async throws -> EnqueueResult {
@@ -34,6 +51,7 @@ enum JobQueries {
 
     /// Inserts many jobs in one statement: one array per column, unnested server-side.
     /// Unique keys are honoured (`ON CONFLICT DO NOTHING`); the ids of inserted rows are returned.
+    /// Into `jobs_unfinished`, where the unique keys' index is (q0005): a new job is never finished.
     static func enqueueMany(_ jobs: [NewJob], on connection: PostgresConnection, logger: Logger) async throws -> [Int64] {
         guard !jobs.isEmpty else { return [] }
         let epoch = Date(timeIntervalSince1970: 0)
@@ -50,7 +68,7 @@ enum JobQueries {
             String(decoding: (try? JSONSerialization.data(withJSONObject: job.options.tags)) ?? Data("[]".utf8), as: UTF8.self)
         }
         let rows = try await connection.openQuery("""
-            INSERT INTO evently_jobs.jobs (kind, args, queue, priority, run_at, max_attempts, unique_key, tags, state)
+            INSERT INTO evently_jobs.jobs_unfinished (kind, args, queue, priority, run_at, max_attempts, unique_key, tags, state)
             SELECT kind, args::jsonb, queue, priority, r.run_at, max_attempts, nullif(unique_key, ''),
                    CASE WHEN j.tags = '[]' THEN '{}'::text[] ELSE ARRAY(SELECT jsonb_array_elements_text(j.tags::jsonb)) END,
                    CASE WHEN r.run_at > now() THEN 'scheduled' ELSE 'available' END
@@ -80,30 +98,32 @@ enum JobQueries {
     static func claim(queue: String, kinds: [String], limit: Int, worker: String, lease: Duration,
                       on connection: PostgresConnection, logger: Logger) async throws -> [ClaimedJob] {
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
-        let rows = try await connection.openQuery("""
-            WITH next AS (
-                SELECT id FROM evently_jobs.jobs
-                WHERE queue = \(queue)
-                  AND state IN (\(unescaped: claimableStates))
-                  AND run_at <= now()
-                  AND kind = ANY(\(kinds)::text[])
-                  AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = \(queue) AND p.paused)
-                ORDER BY priority, run_at, id
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE evently_jobs.jobs AS j
-            SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = \(worker),
-                lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
-            FROM next WHERE j.id = next.id
-            RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority
-            """, logger: logger)
-        var jobs: [ClaimedJob] = []
-        for try await (id, kind, queue, args, attempt, maxAttempts, priority) in rows.decode((Int64, String, String, String, Int, Int, Int).self) {
-            jobs.append(ClaimedJob(id: id, kind: kind, queue: queue, argsJSON: args, attempt: attempt,
-                                   maxAttempts: maxAttempts, priority: priority))
+        return try await retryingMovedRows {
+            let rows = try await connection.openQuery("""
+                WITH next AS (
+                    SELECT id FROM evently_jobs.jobs
+                    WHERE queue = \(queue)
+                      AND state IN (\(unescaped: claimableStates))
+                      AND run_at <= now()
+                      AND kind = ANY(\(kinds)::text[])
+                      AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = \(queue) AND p.paused)
+                    ORDER BY priority, run_at, id
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE evently_jobs.jobs AS j
+                SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = \(worker),
+                    lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
+                FROM next WHERE j.id = next.id AND j.state IN (\(unescaped: claimableStates))
+                RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority
+                """, logger: logger)
+            var jobs: [ClaimedJob] = []
+            for try await (id, kind, queue, args, attempt, maxAttempts, priority) in rows.decode((Int64, String, String, String, Int, Int, Int).self) {
+                jobs.append(ClaimedJob(id: id, kind: kind, queue: queue, argsJSON: args, attempt: attempt,
+                                       maxAttempts: maxAttempts, priority: priority))
+            }
+            return jobs.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
         }
-        return jobs.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
     }
 
     /// Marks many jobs completed in one statement. The attempt guard ignores a late report for
@@ -111,12 +131,14 @@ enum JobQueries {
     static func complete(_ jobs: [FinishedAttempt], on connection: PostgresConnection, logger: Logger) async throws {
         guard !jobs.isEmpty else { return }
         let ids = jobs.map(\.id), attempts = jobs.map(\.attempt)
-        try await connection.openQuery("""
-            UPDATE evently_jobs.jobs AS j
-            SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
-            FROM unnest(\(ids)::bigint[], \(attempts)::int[]) AS d(id, attempt)
-            WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running'
-            """, logger: logger)
+        try await retryingMovedRows {
+            try await connection.openQuery("""
+                UPDATE evently_jobs.jobs AS j
+                SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+                FROM unnest(\(ids)::bigint[], \(attempts)::int[]) AS d(id, attempt)
+                WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running'
+                """, logger: logger)
+        }
     }
 
     /// ``claim(queue:kinds:limit:worker:lease:on:logger:)`` then ``complete(_:on:logger:)`` as a
@@ -143,61 +165,73 @@ enum JobQueries {
         let delays = outcomes.map { $0.runAfter.map(\.timeInterval) ?? -1 }
         let errors = outcomes.map { $0.errorJSON ?? "" }
         let refunds = outcomes.map(\.refundsAttempt)
-        try await connection.openQuery("""
-            UPDATE evently_jobs.jobs AS j
-            SET state = f.state,
-                attempt = j.attempt - CASE WHEN f.refund THEN 1 ELSE 0 END,
-                run_at = CASE WHEN f.delay >= 0 THEN now() + f.delay * interval '1 second' ELSE j.run_at END,
-                finalized_at = CASE WHEN f.state IN (\(unescaped: finishedStates)) THEN now() END,
-                lease_expires_at = NULL,
-                errors = CASE WHEN f.error = '' THEN j.errors
-                              ELSE j.errors || jsonb_build_array(f.error::jsonb || jsonb_build_object('at', now())) END
-            FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(delays)::float8[],
-                        \(errors)::text[], \(refunds)::bool[]) AS f(id, attempt, state, delay, error, refund)
-            WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running'
-            """, logger: logger)
+        try await retryingMovedRows {
+            try await connection.openQuery("""
+                UPDATE evently_jobs.jobs AS j
+                SET state = f.state,
+                    attempt = j.attempt - CASE WHEN f.refund THEN 1 ELSE 0 END,
+                    run_at = CASE WHEN f.delay >= 0 THEN now() + f.delay * interval '1 second' ELSE j.run_at END,
+                    finalized_at = CASE WHEN f.state IN (\(unescaped: finishedStates)) THEN now() END,
+                    lease_expires_at = NULL,
+                    errors = CASE WHEN f.error = '' THEN j.errors
+                                  ELSE j.errors || jsonb_build_array(f.error::jsonb || jsonb_build_object('at', now())) END
+                FROM unnest(\(ids)::bigint[], \(attempts)::int[], \(states)::text[], \(delays)::float8[],
+                            \(errors)::text[], \(refunds)::bool[]) AS f(id, attempt, state, delay, error, refund)
+                WHERE j.id = f.id AND j.attempt = f.attempt AND j.state = 'running'
+                """, logger: logger)
+        }
     }
 
     /// Completes one attempt's job on `connection`, inside the worker's own transaction.
     /// Returns false when the attempt no longer owns the job (cancelled, or rescued and re-run).
+    /// A concurrent cancel or discard that moved the row to `jobs_finished` fails the statement
+    /// (40001) rather than leaving it nothing to update; either way the attempt lost its job.
     static func completeOwned(id: Int64, attempt: Int, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        let rows = try await connection.openQuery("""
-            UPDATE evently_jobs.jobs
-            SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
-            WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
-            RETURNING id
-            """, logger: logger)
-        var updated = 0
-        for try await _ in rows { updated += 1 }
-        return updated == 1
+        do {
+            let rows = try await connection.openQuery("""
+                UPDATE evently_jobs.jobs
+                SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+                WHERE id = \(id) AND attempt = \(attempt) AND state = 'running'
+                RETURNING id
+                """, logger: logger)
+            var updated = 0
+            for try await _ in rows { updated += 1 }
+            return updated == 1
+        } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate {
+            return false
+        }
     }
 
     /// Extends the leases of the attempts this daemon still holds (job id → attempt) and returns
     /// the ids it still owns: renewed, or completed by the attempt's own worker inside its
     /// transaction (``JobContext/complete(on:)``). An attempt left out lost its job: an operator
     /// cancelled it, or its lease lapsed and it was rescued (and perhaps claimed again elsewhere).
+    /// Completions are looked for in the last day's partitions only (an attempt this daemon still
+    /// holds finished moments ago), not in all of history.
     static func renewLeases(_ attempts: [Int64: Int], lease: Duration, on connection: PostgresConnection,
                             logger: Logger) async throws -> Set<Int64> {
         guard !attempts.isEmpty else { return [] }
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
         let ids = Array(attempts.keys), numbers = ids.map { attempts[$0] ?? 0 }
-        let rows = try await connection.openQuery("""
-            WITH held AS (
-                SELECT * FROM unnest(\(ids)::bigint[], \(numbers)::int[]) AS h(id, attempt)
-            ), renewed AS (
-                UPDATE evently_jobs.jobs AS j SET lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
-                FROM held AS h
-                WHERE j.id = h.id AND j.attempt = h.attempt AND j.state = 'running'
-                RETURNING j.id
-            )
-            SELECT id FROM renewed
-            UNION ALL
-            SELECT j.id FROM evently_jobs.jobs AS j JOIN held AS h ON j.id = h.id AND j.attempt = h.attempt
-            WHERE j.state = 'completed'
-            """, logger: logger)
-        var owned: Set<Int64> = []
-        for try await id in rows.decode(Int64.self) { owned.insert(id) }
-        return owned
+        return try await retryingMovedRows {
+            let rows = try await connection.openQuery("""
+                WITH held AS (
+                    SELECT * FROM unnest(\(ids)::bigint[], \(numbers)::int[]) AS h(id, attempt)
+                ), renewed AS (
+                    UPDATE evently_jobs.jobs AS j SET lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
+                    FROM held AS h
+                    WHERE j.id = h.id AND j.attempt = h.attempt AND j.state = 'running'
+                    RETURNING j.id
+                )
+                SELECT id FROM renewed
+                UNION ALL
+                SELECT j.id FROM evently_jobs.jobs AS j JOIN held AS h ON j.id = h.id AND j.attempt = h.attempt
+                WHERE j.state = 'completed' AND j.finalized_at > now() - interval '1 day'
+                """, logger: logger)
+            var owned: Set<Int64> = []
+            for try await id in rows.decode(Int64.self) { owned.insert(id) }
+            return owned
+        }
     }
 
     // MARK: Maintenance
@@ -205,46 +239,70 @@ enum JobQueries {
     /// Returns jobs whose lease ran out (their daemon died) to `retryable`, or discards them
     /// when that was their last attempt. Returns the queues that got work back.
     static func rescueExpired(limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> [String] {
-        let rows = try await connection.openQuery("""
-            WITH stuck AS (
-                SELECT id FROM evently_jobs.jobs
-                WHERE state = 'running' AND lease_expires_at < now()
-                ORDER BY lease_expires_at
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
-            UPDATE evently_jobs.jobs AS j
-            SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END,
-                finalized_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
-                run_at = now(), lease_expires_at = NULL,
-                errors = j.errors || jsonb_build_array(jsonb_build_object(
-                    'attempt', j.attempt, 'at', now(), 'kind', 'rescued',
-                    'error', 'lease expired: ' || coalesce(j.attempted_by, 'its daemon') || ' stopped renewing it'))
-            FROM stuck WHERE j.id = stuck.id
-            RETURNING j.queue
-            """, logger: logger)
-        var queues: [String] = []
-        for try await queue in rows.decode(String.self) { queues.append(queue) }
-        return queues
+        try await retryingMovedRows {
+            let rows = try await connection.openQuery("""
+                WITH stuck AS (
+                    SELECT id FROM evently_jobs.jobs
+                    WHERE state = 'running' AND lease_expires_at < now()
+                    ORDER BY lease_expires_at
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                )
+                UPDATE evently_jobs.jobs AS j
+                SET state = CASE WHEN j.attempt >= j.max_attempts THEN 'discarded' ELSE 'retryable' END,
+                    finalized_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+                    run_at = now(), lease_expires_at = NULL,
+                    errors = j.errors || jsonb_build_array(jsonb_build_object(
+                        'attempt', j.attempt, 'at', now(), 'kind', 'rescued',
+                        'error', 'lease expired: ' || coalesce(j.attempted_by, 'its daemon') || ' stopped renewing it'))
+                FROM stuck WHERE j.id = stuck.id AND j.state = 'running'
+                RETURNING j.queue
+                """, logger: logger)
+            var queues: [String] = []
+            for try await queue in rows.decode(String.self) { queues.append(queue) }
+            return queues
+        }
     }
 
     /// Deletes up to `limit` jobs finished before `retention` ago; returns how many.
     static func prune(retention: Duration, limit: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         let seconds = retention.timeInterval
-        let rows = try await connection.openQuery("""
-            WITH old AS (
-                SELECT id FROM evently_jobs.jobs
-                WHERE state IN (\(unescaped: finishedStates))
-                  AND finalized_at < now() - \(seconds) * interval '1 second'
-                LIMIT \(limit)
-                FOR UPDATE SKIP LOCKED
-            )
-            DELETE FROM evently_jobs.jobs AS j USING old WHERE j.id = old.id
-            RETURNING j.id
-            """, logger: logger)
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
+        return try await retryingMovedRows {
+            let rows = try await connection.openQuery("""
+                WITH old AS (
+                    SELECT id FROM evently_jobs.jobs
+                    WHERE state IN (\(unescaped: finishedStates))
+                      AND finalized_at < now() - \(seconds) * interval '1 second'
+                    LIMIT \(limit)
+                    FOR UPDATE SKIP LOCKED
+                )
+                DELETE FROM evently_jobs.jobs AS j USING old
+                WHERE j.id = old.id AND j.state IN (\(unescaped: finishedStates))
+                  AND j.finalized_at < now() - \(seconds) * interval '1 second'
+                RETURNING j.id
+                """, logger: logger)
+            var count = 0
+            for try await _ in rows { count += 1 }
+            return count
+        }
+    }
+
+    /// Drops the days' partitions of finished jobs (q0005) that hold only jobs finished before
+    /// `retention` ago; returns how many. Whole days go at once, without a row-by-row delete.
+    static func dropFinishedPartitions(retention: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let seconds = retention.timeInterval
+        let rows = try await connection.openQuery(
+            "SELECT evently_jobs.drop_finished_partitions(now() - \(seconds) * interval '1 second')", logger: logger)
+        for try await dropped in rows.decode(Int.self) { return dropped }
+        return 0
+    }
+
+    /// Makes the days' partitions of finished jobs for the next days (q0005); returns how many
+    /// were missing. Until they exist, jobs finishing on those days go to `jobs_finished_default`.
+    static func prepareFinishedPartitions(on connection: PostgresConnection, logger: Logger) async throws -> Int {
+        let rows = try await connection.openQuery("SELECT evently_jobs.prepare_finished_partitions()", logger: logger)
+        for try await made in rows.decode(Int.self) { return made }
+        return 0
     }
 
     /// The channel `enqueue` (q0001) and ``notify(queues:on:logger:)`` wake daemons on.
@@ -513,8 +571,14 @@ enum JobQueries {
     /// now (not the transaction's start). Until the caller commits, neither a rescue nor an
     /// operator can take the job away, so whatever the caller writes commits only while it
     /// owned the job. Returns false when it does not own it.
+    /// A row moved to `jobs_finished` while the lock waited for it (40001) was cancelled or
+    /// discarded: not owned either.
     static func lockOwned(id: Int64, attempt: Int, on connection: PostgresConnection, logger: Logger) async throws -> Bool {
-        try await !connection.run(LockOwned(id: id, attempt: attempt), logger: logger).isEmpty
+        do {
+            return try await !connection.run(LockOwned(id: id, attempt: attempt), logger: logger).isEmpty
+        } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate {
+            return false
+        }
     }
 
     /// Run by every worker that writes in its own transaction, and before every message sent:

@@ -16,3 +16,13 @@ public func readableDescription(of error: any Error) -> String {
     }
     return String(describing: error)
 }
+
+extension PSQLError {
+    /// The statement waited on a row that a concurrent transaction moved to another partition
+    /// of `evently_jobs.jobs` (a job finishing, or retried: q0005), or otherwise failed to
+    /// serialize (40001). On a primary in READ COMMITTED, where our statements run, moving a row
+    /// is what causes it; the statement can run again and find the row where it went.
+    public var isRowMovedByConcurrentUpdate: Bool {
+        serverInfo?[.sqlState] == "40001"
+    }
+}

@@ -5,5 +5,6 @@ public enum QueueSchema {
         SchemaMigration(module: "queue", resourceName: "q0002_daemons.sql", bytes: PackageResources.q0002_daemons_sql),
         SchemaMigration(module: "queue", resourceName: "q0003_console.sql", bytes: PackageResources.q0003_console_sql),
         SchemaMigration(module: "queue", resourceName: "q0004_console_speed.sql", bytes: PackageResources.q0004_console_speed_sql),
+        SchemaMigration(module: "queue", resourceName: "q0005_finished_partition.sql", bytes: PackageResources.q0005_finished_partition_sql),
     ]
 }

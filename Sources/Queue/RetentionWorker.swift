@@ -1,8 +1,10 @@
 import Logging
 import PostgresNIO
 
-/// `queue.prune`: deletes finished jobs older than the retention, 10,000 per statement, so one
-/// run never holds long locks. Scheduled hourly by the shipped jobs.conf.
+/// `queue.prune`: drops the days' partitions of finished jobs older than the retention (q0005),
+/// then deletes what is left older than it, 10,000 per statement, so one run never holds long
+/// locks. Scheduled hourly by the shipped jobs.conf. It also makes the coming days' partitions,
+/// as each daemon does hourly.
 public struct RetentionWorker: JobWorker {
     public struct Payload: JobPayload {
         public static let kind = "queue.prune"
@@ -25,6 +27,13 @@ public struct RetentionWorker: JobWorker {
 
     public func work(_ payload: Payload, context: JobContext) async throws {
         let retention = payload.retentionSeconds.map { Duration.seconds($0) } ?? self.retention
+        let (dropped, made) = try await client.withOpenConnection { connection in
+            (try await JobQueries.dropFinishedPartitions(retention: retention, on: connection, logger: context.logger),
+             try await JobQueries.prepareFinishedPartitions(on: connection, logger: context.logger))
+        }
+        if dropped > 0 || made > 0 {
+            context.logger.info("dropped \(dropped) day(s) of finished jobs older than \(retention); made \(made) partition(s) for the coming days")
+        }
         var total = 0
         while true {
             let deleted = try await client.withOpenConnection { connection in

@@ -100,8 +100,10 @@ import Workers
                 }
                 try await group.waitForAll()
             }
-            let first = try await value(Int64.self, "SELECT evently_jobs.enqueue('diag.sleep', '{\"ms\": 1}', unique_key => 'once')", client)
-            let second = try await value(Int64.self, "SELECT evently_jobs.enqueue('diag.sleep', '{\"ms\": 1}', unique_key => 'once')", client)
+            // Long enough to be unfinished still when the second enqueue comes, however loaded the
+            // machine (with 1 ms, a daemon once finished it in between and the key was free again).
+            let first = try await value(Int64.self, "SELECT evently_jobs.enqueue('diag.sleep', '{\"ms\": 3000}', unique_key => 'once')", client)
+            let second = try await value(Int64.self, "SELECT evently_jobs.enqueue('diag.sleep', '{\"ms\": 3000}', unique_key => 'once')", client)
             #expect(first == second, "a held unique key answers the job that holds it")
             _ = try await value(Int64.self, "SELECT evently_jobs.enqueue('diag.fail', '{\"times\": 1}', max_attempts => 3)", client)
         }

@@ -293,8 +293,13 @@ public struct NotificationStore: Sendable {
     public func markSendingIfOwned(id: UUID, by token: String, window: Duration, jobID: Int64, attempt: Int,
                                    on connection: PostgresConnection) async throws -> DeliveryTarget? {
         guard !connection.isClosed else { throw DatabaseConnectionLost() }
-        return try await connection.run(TakeSendingMarkIfOwned(id: id, token: token, windowMilliseconds: Int(window / .milliseconds(1)),
-                                                               jobID: jobID, attempt: attempt), logger: logger).first
+        do {
+            return try await connection.run(TakeSendingMarkIfOwned(id: id, token: token, windowMilliseconds: Int(window / .milliseconds(1)),
+                                                                   jobID: jobID, attempt: attempt), logger: logger).first
+        } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate {
+            // The job's row was moved (cancelled or discarded) while the lock waited: nothing written.
+            return nil
+        }
     }
 
     /// Records a hand-off to the provider by the attempt whose mark the row carries, and clears

@@ -82,16 +82,45 @@ public enum QueueBenchmark {
         }
     }
 
-    /// Runs `queue.prune`'s statements (10,000 rows each, as ``RetentionWorker``) until nothing
-    /// older than `retention` is left; returns the rows deleted.
-    public static func prune(client: PostgresClient, retention: Duration, logger: Logger) async throws -> Int {
-        var total = 0
-        while true {
-            let deleted = try await client.withOpenConnection {
-                try await JobQueries.prune(retention: retention, limit: RetentionWorker.batch, on: $0, logger: logger)
+    /// Runs what `queue.prune` runs (``RetentionWorker/prune(client:retention:logger:)``) and
+    /// returns the finished jobs older than `retention` before it (what it took away, by dropping
+    /// days or deleting rows), with what it did.
+    public static func prune(client: PostgresClient, retention: Duration, logger: Logger) async throws
+        -> (older: Int, pruned: RetentionWorker.Pruned) {
+        let seconds = retention.timeInterval
+        let older = try await client.withOpenConnection { connection in
+            let rows = try await connection.query("""
+                SELECT count(*)::bigint FROM evently_jobs.jobs
+                WHERE state IN ('completed', 'cancelled', 'discarded') AND finalized_at < now() - \(seconds) * interval '1 second'
+                """, logger: logger)
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+        return (older, try await RetentionWorker.prune(client: client, retention: retention, logger: logger))
+    }
+
+    /// Lays an empty database's history out by day, as a database that has run q0005 for a
+    /// while has it: drops the (empty) legacy partition and today's, then makes the partitions of
+    /// the `days` days before today, today and the coming days. Refused when a job has finished.
+    public static func partitionHistoryByDay(days: Int, client: PostgresClient, logger: Logger) async throws {
+        try await client.withOpenConnection { connection in
+            try await connection.transaction(logger: logger) { connection in
+                let rows = try await connection.query("SELECT EXISTS (SELECT 1 FROM evently_jobs.jobs_finished)", logger: logger)
+                for try await any in rows.decode(Bool.self) where any {
+                    throw QueueError.unexpected("the history is laid out by day on an empty database only")
+                }
+                try await connection.query("""
+                    DO $$
+                    DECLARE
+                        today text := 'jobs_finished_' || to_char((now() AT TIME ZONE 'UTC')::date, 'YYYYMMDD');
+                    BEGIN
+                        EXECUTE 'DROP TABLE evently_jobs.jobs_finished_legacy';
+                        EXECUTE format('DROP TABLE IF EXISTS evently_jobs.%I', today);
+                    END
+                    $$
+                    """, logger: logger)
+                try await connection.query("SELECT evently_jobs.prepare_finished_partitions(3, \(-days)::int)", logger: logger)
             }
-            total += deleted
-            if deleted < RetentionWorker.batch || Task.isCancelled { return total }
         }
     }
 

@@ -27,22 +27,35 @@ public struct RetentionWorker: JobWorker {
 
     public func work(_ payload: Payload, context: JobContext) async throws {
         let retention = payload.retentionSeconds.map { Duration.seconds($0) } ?? self.retention
-        let (dropped, made) = try await client.withOpenConnection { connection in
-            (try await JobQueries.dropFinishedPartitions(retention: retention, on: connection, logger: context.logger),
-             try await JobQueries.prepareFinishedPartitions(on: connection, logger: context.logger))
+        let pruned = try await Self.prune(client: client, retention: retention, logger: context.logger)
+        context.logger.info("""
+            pruned finished jobs older than \(retention): \(pruned.droppedDays) day(s) dropped whole, \(pruned.deletedRows) \
+            row(s) deleted; \(pruned.madeDays) partition(s) made for the coming days
+            """)
+    }
+
+    public struct Pruned: Sendable {
+        public var droppedDays: Int
+        public var deletedRows: Int
+        public var madeDays: Int
+    }
+
+    /// What a run does (also timed by `evently-jobs bench --history`): drops the days older than
+    /// `retention`, makes the coming days, then deletes the rest older than `retention` in
+    /// statements of ``batch`` rows until none is left (or the task is cancelled).
+    public static func prune(client: PostgresClient, retention: Duration, logger: Logger) async throws -> Pruned {
+        var pruned = try await client.withOpenConnection { connection in
+            Pruned(droppedDays: try await JobQueries.dropFinishedPartitions(retention: retention, on: connection, logger: logger),
+                   deletedRows: 0,
+                   madeDays: try await JobQueries.prepareFinishedPartitions(on: connection, logger: logger))
         }
-        if dropped > 0 || made > 0 {
-            context.logger.info("dropped \(dropped) day(s) of finished jobs older than \(retention); made \(made) partition(s) for the coming days")
-        }
-        var total = 0
         while true {
             let deleted = try await client.withOpenConnection { connection in
-                try await JobQueries.prune(retention: retention, limit: Self.batch, on: connection, logger: context.logger)
+                try await JobQueries.prune(retention: retention, limit: Self.batch, on: connection, logger: logger)
             }
-            total += deleted
-            if deleted < Self.batch { break }
+            pruned.deletedRows += deleted
+            if deleted < Self.batch { return pruned }
             try Task.checkCancellation()
         }
-        context.logger.info("pruned \(total) finished job(s) older than \(retention)")
     }
 }

@@ -57,7 +57,9 @@ import Testing
             #expect(try await QueueBenchmark.anyUnfinished(client: client, logger: logger))
             async let pruned = QueueBenchmark.prune(client: client, retention: .seconds(15 * 86_400), logger: logger)
             let latencies = try await QueueBenchmark.claimLatencies(client: client, batch: 100, duration: .seconds(60), logger: logger)
-            #expect(try await pruned == 12_500, "every row past the retention, in two statements of 10,000 and one of 2,500")
+            let (older, done) = try await pruned
+            #expect(older == 12_500 && done.deletedRows == 12_500,
+                    "every row past the retention (in the legacy partition), in two statements of 10,000 and one of 2,500")
             #expect(latencies.count == 31, "30 claims of 100, then one that found none")
             #expect(latencies.allSatisfy { $0 > 0 })
             #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs WHERE kind = 'history'", on: client) == 12_500)
@@ -67,6 +69,33 @@ import Testing
             try await QueueBenchmark.delete(kind: DiagnosticWorkers.Noop.Payload.kind, after: filledUpTo, client: client, logger: logger)
             #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs", on: client) == 12_501,
                     "the drain's 3,000 jobs deleted, the history's own no-op kept")
+        }
+    }
+
+    /// `bench --history` lays its history out by day (as after a month on q0005): the prune then
+    /// drops whole days and deletes only the rows of the day the cut-off falls in.
+    @Test func aHistoryLaidOutByDayIsPrunedByDroppingDays() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            try await QueueBenchmark.partitionHistoryByDay(days: 31, client: client, logger: logger)
+            #expect(try await QT.count("""
+                SELECT count(*)::int FROM pg_inherits WHERE inhparent = 'evently_jobs.jobs_finished'::regclass
+                """, on: client) == 31 + 1 + 3 + 1, "31 days before today, today, 3 ahead and the default")
+            try await QT.execute(sql: """
+                INSERT INTO evently_jobs.jobs (kind, state, finalized_at, created_at, run_at)
+                SELECT 'history', 'completed', now() - g * interval '1 hour', now() - interval '31 days', now() - interval '31 days'
+                FROM generate_series(0, 30 * 24 - 1) AS g
+                """, on: client)
+            #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs_finished_default", on: client) == 0,
+                    "every hour of the month has its day")
+            let (older, done) = try await QueueBenchmark.prune(client: client, retention: .seconds(15 * 86_400), logger: logger)
+            // Hour 360 too: the prune's clock is later than the insert's.
+            #expect(older == 30 * 24 - 15 * 24, "the hours before the cut-off")
+            #expect(done.droppedDays == 16, "the 16 days that ended before the cut-off went whole")
+            #expect(done.deletedRows < 24, "only the cut-off's own day was deleted from row by row")
+            #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs", on: client) == 15 * 24)
+            await #expect(throws: (any Error).self, "a database with finished jobs is not laid out again") {
+                try await QueueBenchmark.partitionHistoryByDay(days: 31, client: client, logger: logger)
+            }
         }
     }
 }

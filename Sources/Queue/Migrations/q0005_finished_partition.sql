@@ -75,11 +75,14 @@ WITH moved AS (
 )
 INSERT INTO evently_jobs.jobs_unfinished SELECT * FROM moved;
 
--- Makes the partitions of the UTC days from tomorrow up to `days` days ahead that are missing,
--- and returns how many it made. Each is made alone and attached (which does not stop reads or
--- writes of the jobs, unlike CREATE TABLE ... PARTITION OF); a day whose jobs already went to
--- jobs_finished_default is left to it. The daemon calls this at start and queue.prune every run.
-CREATE FUNCTION evently_jobs.prepare_finished_partitions(days integer DEFAULT 3) RETURNS integer
+-- Makes the partitions of the UTC days from `first` days after today (tomorrow by default) up
+-- to `days` days ahead that are missing, and returns how many it made. Each is made alone and
+-- attached (which does not stop reads or writes of the jobs, unlike CREATE TABLE ... PARTITION
+-- OF); a day whose jobs already went to jobs_finished_default is left to it. The daemon calls
+-- this at start and hourly, queue.prune every run. (Days before today overlap the legacy
+-- partition's range unless it was dropped: `evently-jobs bench --history` does so on its own
+-- empty database to lay a history out by day.)
+CREATE FUNCTION evently_jobs.prepare_finished_partitions(days integer DEFAULT 3, first integer DEFAULT 1) RETURNS integer
 LANGUAGE plpgsql SET lock_timeout = '5s' AS $$
 DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
@@ -89,7 +92,7 @@ DECLARE
 BEGIN
     -- Daemons starting together wait for one another instead of making the same table twice.
     PERFORM pg_advisory_xact_lock(hashtext('evently_jobs.finished_partitions'));
-    FOR ahead IN 1..days LOOP
+    FOR ahead IN first..days LOOP
         day := today + ahead;
         name := 'jobs_finished_' || to_char(day, 'YYYYMMDD');
         CONTINUE WHEN to_regclass('evently_jobs.' || name) IS NOT NULL;

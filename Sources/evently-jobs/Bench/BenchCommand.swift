@@ -32,11 +32,15 @@ struct BenchCommand: AsyncParsableCommand {
     var keepHistory = false
     @Flag(help: "With --history: measure only the history (skip enqueue, drain and latency rounds on the empty table).")
     var historyOnly = false
+    @Flag(help: "With --history: fill the history into the legacy partition, as a database upgraded to q0005 with its history has it (default: one partition per day, as after a month on q0005).")
+    var historyInLegacy = false
     @Flag(help: "Per round, also drain with database.url naming a second (unreachable) host, so the daemon goes through its failover relay; the ratio to the direct drain is its cost. Needs a TCP database.")
     var throughRelay = false
 
     func validate() throws {
-        guard history > 0 || !(keepHistory || historyOnly) else { throw ValidationError("--keep-history and --history-only need --history N") }
+        guard history > 0 || !(keepHistory || historyOnly || historyInLegacy) else {
+            throw ValidationError("--keep-history, --history-only and --history-in-legacy need --history N")
+        }
     }
 
     func run() async throws {
@@ -155,7 +159,7 @@ struct BenchCommand: AsyncParsableCommand {
         // The history's own jobs include `diag.noop` ones: only jobs after the fill's last id are
         // the bench's. (Deleting every no-op, as before, took ~900,000 rows out of history and left
         // a hole in every page of it: not the history the rounds claim to measure beside.)
-        let mark = "evently-jobs bench --history \(history): filled up to id "
+        let mark = "evently-jobs bench --history \(history)\(historyInLegacy ? " --history-in-legacy" : ""): filled up to id "
         var configuration = Self.configuration(of: name, base: base)
         var filledUpTo: Int64? = nil
         if keepHistory, let comment = try await ConsoleBenchCommand.databaseComment(name, base: base, logger: logger),
@@ -172,6 +176,7 @@ struct BenchCommand: AsyncParsableCommand {
                 print("\(name): kept from an earlier run (\(history) finished jobs up to id \(filledUpTo))")
                 lastFilled = filledUpTo
             } else {
+                if !historyInLegacy { try await QueueBenchmark.partitionHistoryByDay(days: 31, client: client, logger: logger) }
                 try await ConsoleBenchCommand.fill(client, name: "history", finished: history, unfinished: 0, chunk: 1_000_000, logger: logger)
                 lastFilled = try await QueueBenchmark.lastJobID(client: client, logger: logger)
                 try await client.query("COMMENT ON DATABASE \(unescaped: name) IS \(unescaped: "'\(mark)\(lastFilled)'")", logger: logger)
@@ -208,27 +213,29 @@ struct BenchCommand: AsyncParsableCommand {
             try await client.query("COMMENT ON DATABASE \(unescaped: name) IS NULL", logger: logger)
             let pruneStarted = ContinuousClock.now
             let pruneDone = PruneFinished()
-            let (pruned, during) = try await withThrowingTaskGroup(of: (Int, [Double]).self) { group in
+            let prune = PruneOutcome()
+            let during = try await withThrowingTaskGroup(of: [Double].self) { group in
                 group.addTask {
                     defer { pruneDone.flag.store(true, ordering: .relaxed) }
-                    return (try await QueueBenchmark.prune(client: client, retention: .seconds(15 * 86_400), logger: logger), [])
+                    let (older, pruned) = try await QueueBenchmark.prune(client: client, retention: .seconds(15 * 86_400), logger: logger)
+                    prune.outcome.withLock { $0 = (older, pruned) }
+                    return []
                 }
                 group.addTask {
                     // For as long as the prune runs (at most five minutes): claims after it would dilute the figure.
-                    (0, try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: .seconds(300),
-                                                                stop: { pruneDone.flag.load(ordering: .relaxed) }, logger: logger))
+                    try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: .seconds(300),
+                                                            stop: { pruneDone.flag.load(ordering: .relaxed) }, logger: logger)
                 }
-                var pruned = 0, during: [Double] = []
-                for try await (rows, latencies) in group {
-                    pruned += rows
-                    during += latencies
-                }
-                return (pruned, during)
+                var during: [Double] = []
+                for try await latencies in group { during += latencies }
+                return during
             }
             let pruneSeconds = (ContinuousClock.now - pruneStarted).timeInterval
+            let outcome = prune.outcome.withLock { $0 }
             func milliseconds(_ values: [Double], _ p: Double) -> Double { BenchReport.percentile(values, p) * 1000 }
-            print(String(format: "claim latency (batch %d): quiet p50 %.2f ms, p99 %.2f ms (%d claims); during a prune of %d rows (%.0f s): p50 %.2f ms, p99 %.2f ms (%d claims); p99 ratio %.2f",
-                         claimBatch, milliseconds(quiet, 0.5), milliseconds(quiet, 0.99), quiet.count, pruned, pruneSeconds,
+            print(String(format: "claim latency (batch %d): quiet p50 %.2f ms, p99 %.2f ms (%d claims); during a prune of %d rows (%.0f s; %d days dropped, %d rows deleted): p50 %.2f ms, p99 %.2f ms (%d claims); p99 ratio %.2f",
+                         claimBatch, milliseconds(quiet, 0.5), milliseconds(quiet, 0.99), quiet.count, outcome?.older ?? 0, pruneSeconds,
+                         outcome?.pruned.droppedDays ?? 0, outcome?.pruned.deletedRows ?? 0,
                          milliseconds(during, 0.5), milliseconds(during, 0.99), during.count,
                          milliseconds(during, 0.99) / milliseconds(quiet, 0.99)))
         }
@@ -427,4 +434,9 @@ extension BenchCommand {
 /// Set when the prune of `bench --history` has ended.
 private final class PruneFinished: Sendable {
     let flag = Atomic<Bool>(false)
+}
+
+/// What the prune of `bench --history` took away.
+private final class PruneOutcome: Sendable {
+    let outcome = Mutex<(older: Int, pruned: RetentionWorker.Pruned)?>(nil)
 }

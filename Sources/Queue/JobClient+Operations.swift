@@ -239,7 +239,7 @@ extension JobClient {
         // with that key while the batch runs is not yet visible to its check: the update then
         // fails on the unique index (23505). Run again, the batch sees the new holder and skips
         // the job, as it skips the others.
-        var collisions = 0
+        var collisions = 0, moves = 0
         while true {
             do {
                 return try await withConnection { [logger] connection in
@@ -249,9 +249,9 @@ extension JobClient {
                 }
             } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" && action == .retry && collisions < 3 {
                 collisions += 1
-            } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate && collisions < 20 {
+            } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate && moves < 20 {
                 // A job of the batch finished (moved partition) while the batch waited on it: run again.
-                collisions += 1
+                moves += 1
             }
         }
     }

@@ -213,6 +213,9 @@ enum JobQueries {
         guard !attempts.isEmpty else { return [] }
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
         let ids = Array(attempts.keys), numbers = ids.map { attempts[$0] ?? 0 }
+        // A constant (not now()), so the planner reads and locks only the last days' partitions:
+        // a renewal then never waits for a day of old history being dropped.
+        let finishedSince = Date().addingTimeInterval(-86_400)
         return try await retryingMovedRows {
             let rows = try await connection.openQuery("""
                 WITH held AS (
@@ -226,7 +229,7 @@ enum JobQueries {
                 SELECT id FROM renewed
                 UNION ALL
                 SELECT j.id FROM evently_jobs.jobs AS j JOIN held AS h ON j.id = h.id AND j.attempt = h.attempt
-                WHERE j.state = 'completed' AND j.finalized_at > now() - interval '1 day'
+                WHERE j.state = 'completed' AND j.finalized_at > \(finishedSince)::timestamptz
                 """, logger: logger)
             var owned: Set<Int64> = []
             for try await id in rows.decode(Int64.self) { owned.insert(id) }

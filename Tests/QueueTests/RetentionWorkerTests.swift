@@ -5,7 +5,8 @@ import PostgresNIO
 import Queue
 import Testing
 
-/// `RetentionWorker`: the `queue.prune` job deletes finished jobs older than the retention.
+/// `RetentionWorker`: the `queue.prune` job drops the days and deletes the finished jobs older
+/// than the retention.
 @Suite(.timeLimit(.minutes(5))) struct RetentionWorkerTests {
     let logger = TestDatabase.logger
 
@@ -35,7 +36,7 @@ import Testing
     }
 
     /// What `evently-jobs bench --history` runs: claims timed on one connection while the
-    /// prune's statements delete old history beside them, in batches of 10,000.
+    /// prune's statements delete old history beside them, in batches of 2,000.
     @Test func claimsGoOnWhileAPruneDeletesOldHistory() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
             try await QT.execute(sql: """
@@ -59,7 +60,7 @@ import Testing
             let latencies = try await QueueBenchmark.claimLatencies(client: client, batch: 100, duration: .seconds(60), logger: logger)
             let (older, done) = try await pruned
             #expect(older == 12_500 && done.deletedRows == 12_500,
-                    "every row past the retention (in the legacy partition), in two statements of 10,000 and one of 2,500")
+                    "every row past the retention (in the legacy partition), in six statements of 2,000 and one of 500")
             #expect(latencies.count == 31, "30 claims of 100, then one that found none")
             #expect(latencies.allSatisfy { $0 > 0 })
             #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs WHERE kind = 'history'", on: client) == 12_500)

@@ -32,6 +32,12 @@
 -- are copied (the queue's working set, not the history), so this runs in seconds beside millions
 -- of finished jobs. One scan of the table checks that the rest is finished before it is attached.
 
+-- Nothing may insert or finish a job until the table is rebuilt: an id handed out between the
+-- sequence's copy and the identity's end would be handed out again, and a job finished after the
+-- legacy partition's bound is taken would not fit in it. (Daemons of an older version fail their
+-- statements meanwhile and retry; they must be stopped anyway, README "Migrations".)
+LOCK TABLE evently_jobs.jobs IN ACCESS EXCLUSIVE MODE;
+
 -- Ids continue from the identity's sequence, which goes with the identity (a partitioned table
 -- cannot have one in PostgreSQL 15); the new sequence then takes its name.
 CREATE SEQUENCE evently_jobs.jobs_id_continued AS bigint;
@@ -83,7 +89,7 @@ INSERT INTO evently_jobs.jobs_unfinished SELECT * FROM moved;
 -- partition's range unless it was dropped: `evently-jobs bench --history` does so on its own
 -- empty database to lay a history out by day.)
 CREATE FUNCTION evently_jobs.prepare_finished_partitions(days integer DEFAULT 3, first integer DEFAULT 1) RETURNS integer
-LANGUAGE plpgsql SET lock_timeout = '5s' AS $$
+LANGUAGE plpgsql SET lock_timeout = '500ms' AS $$
 DECLARE
     today date := (now() AT TIME ZONE 'UTC')::date;
     day date;
@@ -112,7 +118,7 @@ $$;
 -- and returns how many it dropped. What is left older than the cut-off (in jobs_finished_legacy,
 -- jobs_finished_default, or the day the cut-off falls in) is deleted row by row by queue.prune.
 CREATE FUNCTION evently_jobs.drop_finished_partitions(before timestamptz) RETURNS integer
-LANGUAGE plpgsql SET lock_timeout = '5s' AS $$
+LANGUAGE plpgsql SET lock_timeout = '500ms' AS $$
 DECLARE
     day_partition record;
     dropped integer := 0;
@@ -133,11 +139,15 @@ END
 $$;
 
 -- The legacy table holds what finished before now; today's jobs from now on go to today's partition.
+-- "Now" is this transaction's start, or just after the last job that finished before the lock
+-- above (a transaction that began later and committed before it).
 DO $$
 DECLARE
-    cutoff timestamptz := now();
-    tomorrow timestamptz := ((now() AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC';
-    today_name text := 'jobs_finished_' || to_char((now() AT TIME ZONE 'UTC')::date, 'YYYYMMDD');
+    cutoff timestamptz := greatest(now(), (SELECT max(finalized_at) + interval '1 microsecond'
+                                           FROM evently_jobs.jobs_finished_legacy
+                                           WHERE state IN ('completed', 'cancelled', 'discarded')));
+    tomorrow timestamptz := ((cutoff AT TIME ZONE 'UTC')::date + 1)::timestamp AT TIME ZONE 'UTC';
+    today_name text := 'jobs_finished_' || to_char((cutoff AT TIME ZONE 'UTC')::date, 'YYYYMMDD');
 BEGIN
     -- The constraint lets ATTACH skip its own scan of the table; the partition bound replaces it.
     EXECUTE format('ALTER TABLE evently_jobs.jobs_finished_legacy ADD CONSTRAINT jobs_finished_legacy_bound
@@ -251,3 +261,7 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Autovacuum analyzes the partitions, never a partitioned table itself: the planner's figures
+-- for evently_jobs.jobs as a whole come from here and from queue.prune's runs.
+ANALYZE evently_jobs.jobs;

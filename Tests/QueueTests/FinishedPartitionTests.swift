@@ -219,17 +219,19 @@ import Testing
         }
     }
 
-    /// Operators cancel jobs while a daemon drains them with short leases: completions, lease
-    /// renewals and cancels keep meeting on rows that move between partitions. No cancel fails
-    /// but for a job that already finished, every job ends finished, and no lease lapsed (a
-    /// renewal that failed would have let the rescuer take jobs from the living daemon).
+    /// Operators cancel jobs of 1 s while a daemon drains them, renewing leases every 2 s: completions,
+    /// lease renewals and cancels keep meeting on rows that move between partitions. No cancel
+    /// fails but for a job that already finished, every job ends finished, and no lease lapsed (a
+    /// renewal that failed would have let the rescuer take jobs from the living daemon). (With
+    /// the shortest lease, 2 s, renewed every 0.67 s, a CI machine running every suite at once
+    /// once starved a renewal past its deadline.)
     @Test func cancelsRacingADrainLoseNothing() async throws {
         try await TestDatabase.withClient(migrations: QueueSchema.migrations, maximumConnections: 30) { client in
             let jobs = JobClient(client: client, logger: logger)
-            let ids = try await jobs.enqueue((0..<1_200).map { _ in try NewJob(DiagnosticWorkers.Sleep.Payload(ms: 200)) })
+            let ids = try await jobs.enqueue((0..<1_200).map { _ in try NewJob(DiagnosticWorkers.Sleep.Payload(ms: 1_000)) })
             let configuration = QT.configuration {
                 $0.queues = ["default": 40]
-                $0.lease = JobDaemon.Configuration.minimumLease
+                $0.lease = .seconds(6)
             }
             let daemon = QT.daemon(client, registry: try QT.registry(), configuration: configuration)
             let outcomes = CancelOutcomes()

@@ -91,7 +91,7 @@ public enum QueueBenchmark {
         let older = try await client.withOpenConnection { connection in
             let rows = try await connection.query("""
                 SELECT count(*)::bigint FROM evently_jobs.jobs
-                WHERE state IN ('completed', 'cancelled', 'discarded') AND finalized_at < now() - \(seconds) * interval '1 second'
+                WHERE state IN (\(unescaped: JobQueries.finishedStates)) AND finalized_at < now() - \(seconds) * interval '1 second'
                 """, logger: logger)
             for try await count in rows.decode(Int.self) { return count }
             return 0

@@ -76,6 +76,7 @@ let package = Package(
                 .embedInCode("Migrations/q0003_console.sql"),
                 .embedInCode("Migrations/q0004_console_speed.sql"),
                 .embedInCode("Migrations/q0005_finished_partition.sql"),
+                .embedInCode("Migrations/q0006_drop_days_one_at_a_time.sql"),
             ],
             swiftSettings: strictSettings
         ),

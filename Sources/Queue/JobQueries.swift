@@ -97,32 +97,61 @@ enum JobQueries {
     /// a rolling upgrade such jobs wait for a daemon that knows them).
     static func claim(queue: String, kinds: [String], limit: Int, worker: String, lease: Duration,
                       on connection: PostgresConnection, logger: Logger) async throws -> [ClaimedJob] {
-        let leaseMilliseconds = Int(lease.timeInterval * 1000)
+        let claim = Claim(queue: queue, kinds: kinds, limit: limit, worker: worker,
+                          leaseMilliseconds: Int64(lease.timeInterval * 1000))
         return try await retryingMovedRows {
-            let rows = try await connection.openQuery("""
-                WITH next AS (
-                    SELECT id FROM evently_jobs.jobs
-                    WHERE queue = \(queue)
-                      AND state IN (\(unescaped: claimableStates))
-                      AND run_at <= now()
-                      AND kind = ANY(\(kinds)::text[])
-                      AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = \(queue) AND p.paused)
-                    ORDER BY priority, run_at, id
-                    LIMIT \(limit)
-                    FOR UPDATE SKIP LOCKED
-                )
-                UPDATE evently_jobs.jobs AS j
-                SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = \(worker),
-                    lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond'
-                FROM next WHERE j.id = next.id AND j.state IN (\(unescaped: claimableStates))
-                RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority
-                """, logger: logger)
-            var jobs: [ClaimedJob] = []
-            for try await (id, kind, queue, args, attempt, maxAttempts, priority) in rows.decode((Int64, String, String, String, Int, Int, Int).self) {
-                jobs.append(ClaimedJob(id: id, kind: kind, queue: queue, argsJSON: args, attempt: attempt,
-                                       maxAttempts: maxAttempts, priority: priority))
-            }
-            return jobs.sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
+            try await connection.run(claim, logger: logger)
+                .sorted { ($0.priority, $0.id) < ($1.priority, $1.id) }
+        }
+    }
+
+    /// ``claim(queue:kinds:limit:worker:lease:on:logger:)``: run for every claim, prepared
+    /// (``StatementPreparation``). The claimable states are written out, not bound, so even a
+    /// generic plan reads only `jobs_unfinished` and may use `jobs_claimable_idx`. The claimed
+    /// ids are handed to the UPDATE as an array, not joined: with the limit a parameter, the
+    /// generic plan expects many rows from `next` and joined them by hashing every unfinished
+    /// job (145 ms for a claim of 100 beside 290,000 unfinished jobs, against 4 ms).
+    struct Claim: PostgresPreparedStatement {
+        static let name = "evently_jobs_claim"
+        static let sql = """
+            WITH next AS (
+                SELECT id FROM evently_jobs.jobs
+                WHERE queue = $1
+                  AND state IN (\(claimableStates))
+                  AND run_at <= now()
+                  AND kind = ANY($2::text[])
+                  AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = $1 AND p.paused)
+                ORDER BY priority, run_at, id
+                LIMIT $3
+                FOR UPDATE SKIP LOCKED
+            )
+            UPDATE evently_jobs.jobs AS j
+            SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = $4,
+                lease_expires_at = now() + $5 * interval '1 millisecond'
+            WHERE j.id = ANY (ARRAY(SELECT id FROM next)) AND j.state IN (\(claimableStates))
+            RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority
+            """
+        static let bindingDataTypes: [PostgresDataType] = [.text, .textArray, .int8, .text, .int8]
+        let queue: String
+        let kinds: [String]
+        let limit: Int
+        let worker: String
+        let leaseMilliseconds: Int64
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(queue)
+            bindings.append(kinds)
+            bindings.append(Int64(limit))
+            bindings.append(worker)
+            bindings.append(leaseMilliseconds)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> ClaimedJob {
+            let (id, kind, queue, args, attempt, maxAttempts, priority) = try row.decode((Int64, String, String, String, Int, Int, Int).self)
+            return ClaimedJob(id: id, kind: kind, queue: queue, argsJSON: args, attempt: attempt,
+                              maxAttempts: maxAttempts, priority: priority)
         }
     }
 
@@ -148,7 +177,7 @@ enum JobQueries {
     static func pgbenchClaimCompleteScript(queue: String, kind: String, batch: Int, lease: Duration) -> String {
         let leaseMilliseconds = Int(lease.timeInterval * 1000)
         return """
-            WITH next AS (SELECT id FROM evently_jobs.jobs WHERE queue = '\(queue)' AND state IN (\(claimableStates)) AND run_at <= now() AND kind = ANY('{\(kind)}'::text[]) AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = '\(queue)' AND p.paused) ORDER BY priority, run_at, id LIMIT \(batch) FOR UPDATE SKIP LOCKED), claimed AS (UPDATE evently_jobs.jobs AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = 'pgbench', lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond' FROM next WHERE j.id = next.id RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority) SELECT quote_literal(coalesce(array_agg(id), '{}')::text) AS ids, quote_literal(coalesce(array_agg(attempt), '{}')::text) AS attempts FROM claimed
+            WITH next AS (SELECT id FROM evently_jobs.jobs WHERE queue = '\(queue)' AND state IN (\(claimableStates)) AND run_at <= now() AND kind = ANY('{\(kind)}'::text[]) AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = '\(queue)' AND p.paused) ORDER BY priority, run_at, id LIMIT \(batch) FOR UPDATE SKIP LOCKED), claimed AS (UPDATE evently_jobs.jobs AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = 'pgbench', lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond' WHERE j.id = ANY (ARRAY(SELECT id FROM next)) AND j.state IN (\(claimableStates)) RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority) SELECT quote_literal(coalesce(array_agg(id), '{}')::text) AS ids, quote_literal(coalesce(array_agg(attempt), '{}')::text) AS attempts FROM claimed
             \\gset
             UPDATE evently_jobs.jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL FROM unnest(:ids::bigint[], :attempts::int[]) AS d(id, attempt) WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running';
 
@@ -291,11 +320,12 @@ enum JobQueries {
     }
 
     /// Drops the days' partitions of finished jobs (q0005) that hold only jobs finished before
-    /// `retention` ago; returns how many. Whole days go at once, without a row-by-row delete.
-    static func dropFinishedPartitions(retention: Duration, on connection: PostgresConnection, logger: Logger) async throws -> Int {
+    /// `retention` ago, oldest first, at most `atMost` of them in this transaction (q0006);
+    /// returns how many. Whole days go, without a row-by-row delete.
+    static func dropFinishedPartitions(retention: Duration, atMost: Int, on connection: PostgresConnection, logger: Logger) async throws -> Int {
         let seconds = retention.timeInterval
         let rows = try await connection.openQuery(
-            "SELECT evently_jobs.drop_finished_partitions(now() - \(seconds) * interval '1 second')", logger: logger)
+            "SELECT evently_jobs.drop_finished_partitions(now() - \(seconds) * interval '1 second', \(atMost)::int)", logger: logger)
         for try await dropped in rows.decode(Int.self) { return dropped }
         return 0
     }

@@ -30,7 +30,9 @@ extension PostgresConnection {
     /// (`PreparedStatementStateMachine`, state `.error`; no upstream issue found). A preparation
     /// can fail for a passing reason (its transaction already aborted, a lock or statement
     /// timeout behind a migration, a cancel); the pool replaces the closed connection.
-    /// `PreparedStatementTests` shows the sticky failure and this way out of it.
+    /// `PreparedStatementTests` shows the sticky failure and this way out of it. A row moved
+    /// to another partition under the statement (40001, q0005) is met only while it runs, after
+    /// its preparation succeeded: the connection stays open for ``JobQueries/retryingMovedRows(_:)``.
     public func run<Statement: PostgresPreparedStatement>(_ statement: Statement, logger: Logger) async throws -> [Statement.Row] {
         guard !isClosed else { throw ConnectionClosed() }
         guard StatementPreparation.enabled else {
@@ -45,7 +47,7 @@ extension PostgresConnection {
             for try await row in try await execute(statement, logger: logger) { rows.append(row) }
             return rows
         } catch {
-            if error is PSQLError { try? await close() }
+            if let error = error as? PSQLError, !error.isRowMovedByConcurrentUpdate { try? await close() }
             throw error
         }
     }

@@ -65,15 +65,15 @@ public enum QueueBenchmark {
     public static func claimLatencies(
         client: PostgresClient, queue: String = "default", batch: Int, duration: Duration,
         stop: @escaping @Sendable () -> Bool = { false }, logger: Logger
-    ) async throws -> [Double] {
+    ) async throws -> [ClaimLatency] {
         try await client.withOpenConnection { connection in
-            var latencies: [Double] = []
+            var latencies: [ClaimLatency] = []
             let end = ContinuousClock.now + duration
             while ContinuousClock.now < end && !stop() {
                 let started = ContinuousClock.now
                 let jobs = try await JobQueries.claim(queue: queue, kinds: [DiagnosticWorkers.Noop.Payload.kind], limit: batch,
                                                       worker: "latency", lease: .seconds(60), on: connection, logger: logger)
-                latencies.append((ContinuousClock.now - started).timeInterval)
+                latencies.append(ClaimLatency(started: started, seconds: (ContinuousClock.now - started).timeInterval))
                 if jobs.isEmpty { break }
                 try await JobQueries.complete(jobs.map { FinishedAttempt(id: $0.id, attempt: $0.attempt, newState: .completed) },
                                               on: connection, logger: logger)
@@ -82,13 +82,17 @@ public enum QueueBenchmark {
         }
     }
 
-    /// Runs what `queue.prune` runs (``RetentionWorker/prune(client:retention:logger:)``) and
-    /// returns the finished jobs older than `retention` before it (what it took away, by dropping
-    /// days or deleting rows), with what it did.
-    public static func prune(client: PostgresClient, retention: Duration, logger: Logger) async throws
-        -> (older: Int, pruned: RetentionWorker.Pruned) {
+    /// One claim statement of ``claimLatencies(client:queue:batch:duration:stop:logger:)``.
+    public struct ClaimLatency: Sendable {
+        public let started: ContinuousClock.Instant
+        public let seconds: Double
+    }
+
+    /// The finished jobs older than `retention`: what `queue.prune` (``RetentionWorker/prune(client:retention:logger:)``)
+    /// takes away, by dropping days or deleting rows.
+    public static func finishedJobs(olderThan retention: Duration, client: PostgresClient, logger: Logger) async throws -> Int {
         let seconds = retention.timeInterval
-        let older = try await client.withOpenConnection { connection in
+        return try await client.withOpenConnection { connection in
             let rows = try await connection.query("""
                 SELECT count(*)::bigint FROM evently_jobs.jobs
                 WHERE state IN (\(unescaped: JobQueries.finishedStates)) AND finalized_at < now() - \(seconds) * interval '1 second'
@@ -96,7 +100,6 @@ public enum QueueBenchmark {
             for try await count in rows.decode(Int.self) { return count }
             return 0
         }
-        return (older, try await RetentionWorker.prune(client: client, retention: retention, logger: logger))
     }
 
     /// Lays an empty database's history out by day, as a database that has run q0005 for a

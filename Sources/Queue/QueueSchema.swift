@@ -6,5 +6,6 @@ public enum QueueSchema {
         SchemaMigration(module: "queue", resourceName: "q0003_console.sql", bytes: PackageResources.q0003_console_sql),
         SchemaMigration(module: "queue", resourceName: "q0004_console_speed.sql", bytes: PackageResources.q0004_console_speed_sql),
         SchemaMigration(module: "queue", resourceName: "q0005_finished_partition.sql", bytes: PackageResources.q0005_finished_partition_sql),
+        SchemaMigration(module: "queue", resourceName: "q0006_drop_days_one_at_a_time.sql", bytes: PackageResources.q0006_drop_days_one_at_a_time_sql),
     ]
 }

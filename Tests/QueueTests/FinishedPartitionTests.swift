@@ -118,6 +118,63 @@ import Testing
         }
     }
 
+    /// q0006: with `at_most`, the oldest days go first and a call stops after that many (the
+    /// prune drops one per transaction); called as q0005's daemons call it, without `at_most`,
+    /// it still drops every day that ended before the cut-off.
+    @Test func daysAreDroppedOldestFirstAndAtMostAsManyAsAsked() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            // Five days of the past, as after a week on q0005.
+            try await QueueBenchmark.partitionHistoryByDay(days: 5, client: client, logger: logger)
+            for past in -5 ... -1 { #expect(try await Self.exists(Self.dayPartition(past), on: client)) }
+
+            // A retention of two days and a minute: the days 5, 4 and 3 days ago ended before its cut-off.
+            let retention = Duration.seconds(2 * 86_400 + 60)
+            let droppedFirst = try await client.withConnection {
+                try await JobQueries.dropFinishedPartitions(retention: retention, atMost: 1, on: $0, logger: QT.logger)
+            }
+            #expect(droppedFirst == 1)
+            #expect(try await !Self.exists(Self.dayPartition(-5), on: client), "the oldest day went first")
+            #expect(try await Self.exists(Self.dayPartition(-4), on: client))
+
+            #expect(try await QT.scalar(Int.self, """
+                SELECT evently_jobs.drop_finished_partitions(now() - interval '2 days 1 minute')
+                """, on: client) == 2, "q0005's call: every day past the cut-off")
+            for past in [-4, -3] { #expect(try await !Self.exists(Self.dayPartition(past), on: client)) }
+            for kept in [-2, -1, 0] { #expect(try await Self.exists(Self.dayPartition(kept), on: client)) }
+        }
+    }
+
+    /// The claim is a prepared statement, and after five runs PostgreSQL may plan it once for all
+    /// values. Its generic plan must find the claimed jobs by id: joined to them, with the batch
+    /// size a parameter, it once hashed every unfinished job (145 ms for a claim of 100 beside
+    /// 290,000 unfinished jobs).
+    @Test func theClaimsGenericPlanFindsTheClaimedJobsById() async throws {
+        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
+            try await QT.execute("""
+                INSERT INTO evently_jobs.jobs (kind, queue, state, run_at)
+                SELECT 'diag.noop', 'default', 'available', now() - interval '1 second' FROM generate_series(1, 20000)
+                """, on: client)
+            try await QT.execute("ANALYZE evently_jobs.jobs_unfinished", on: client)
+            try await client.withConnection { connection in
+                try await connection.query("SET plan_cache_mode = force_generic_plan", logger: QT.logger)
+                for _ in 1...3 {
+                    let claimed = try await JobQueries.claim(queue: "default", kinds: ["diag.noop"], limit: 100, worker: "test",
+                                                             lease: .seconds(60), on: connection, logger: QT.logger)
+                    #expect(claimed.count == 100)
+                }
+                var plan: [String] = []
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                    EXPLAIN EXECUTE \(JobQueries.Claim.name)('default', '{diag.noop}', 100, 'test', 60000)
+                    """), logger: QT.logger)
+                for try await line in rows.decode(String.self) { plan.append(line) }
+                let text = plan.joined(separator: "\n")
+                #expect(text.contains("id = ANY"), "the UPDATE looks the claimed ids up:\n\(text)")
+                #expect(!text.contains("Seq Scan") && !text.contains("Hash Join"), "nothing read whole:\n\(text)")
+            }
+            #expect(try await QT.count("SELECT count(*) FROM evently_jobs.jobs WHERE state = 'running'", on: client) == 300)
+        }
+    }
+
     // MARK: Rows moved under a waiting statement
 
     /// Runs `move` (a statement that moves job `id` to another partition) in a transaction on a

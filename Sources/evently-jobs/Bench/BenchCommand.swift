@@ -207,38 +207,47 @@ struct BenchCommand: AsyncParsableCommand {
             try await insertNoops(2 * jobs, historyQueue)
             try await QueueBenchmark.analyze(client: client, logger: logger)
             let quiet = try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: .seconds(10), logger: logger)
+                .map(\.seconds)
             try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
             try await insertNoops(2 * jobs, historyQueue)
             // The prune deletes half of the history: a later --keep-history must fill anew.
             try await client.query("COMMENT ON DATABASE \(unescaped: name) IS NULL", logger: logger)
+            // Counted before the clock starts: a count of millions of rows is the bench's own work,
+            // and its parallel scan took both cores for a while.
+            let retention = Duration.seconds(15 * 86_400)
+            let older = try await QueueBenchmark.finishedJobs(olderThan: retention, client: client, logger: logger)
             let pruneStarted = ContinuousClock.now
             let pruneDone = PruneFinished()
-            let prune = PruneOutcome()
-            let during = try await withThrowingTaskGroup(of: [Double].self) { group in
-                group.addTask {
-                    defer { pruneDone.flag.store(true, ordering: .relaxed) }
-                    let (older, pruned) = try await QueueBenchmark.prune(client: client, retention: .seconds(15 * 86_400), logger: logger)
-                    prune.outcome.withLock { $0 = (older, pruned) }
-                    return []
-                }
-                group.addTask {
-                    // For as long as the prune runs (at most five minutes): claims after it would dilute the figure.
-                    try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: .seconds(300),
-                                                            stop: { pruneDone.flag.load(ordering: .relaxed) }, logger: logger)
-                }
-                var during: [Double] = []
-                for try await latencies in group { during += latencies }
-                return during
-            }
+            async let pruning = Self.prune(client: client, retention: retention, done: pruneDone, logger: logger)
+            // For as long as the prune runs (at most five minutes): claims after it would dilute the figure.
+            let during = try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: .seconds(300),
+                                                                 stop: { pruneDone.flag.load(ordering: .relaxed) }, logger: logger)
+            let pruned = try await pruning
+            printSlowestClaims(during, pruneStarted: pruneStarted, pruned: pruned)
             let pruneSeconds = (ContinuousClock.now - pruneStarted).timeInterval
-            let outcome = prune.outcome.withLock { $0 }
             func milliseconds(_ values: [Double], _ p: Double) -> Double { BenchReport.percentile(values, p) * 1000 }
             print(String(format: "claim latency (batch %d): quiet p50 %.2f ms, p99 %.2f ms (%d claims); during a prune of %d rows (%.0f s; %d days dropped, %d rows deleted): p50 %.2f ms, p99 %.2f ms (%d claims); p99 ratio %.2f",
-                         claimBatch, milliseconds(quiet, 0.5), milliseconds(quiet, 0.99), quiet.count, outcome?.older ?? 0, pruneSeconds,
-                         outcome?.pruned.droppedDays ?? 0, outcome?.pruned.deletedRows ?? 0,
-                         milliseconds(during, 0.5), milliseconds(during, 0.99), during.count,
-                         milliseconds(during, 0.99) / milliseconds(quiet, 0.99)))
+                         claimBatch, milliseconds(quiet, 0.5), milliseconds(quiet, 0.99), quiet.count, older, pruneSeconds,
+                         pruned.droppedDays, pruned.deletedRows,
+                         milliseconds(during.map(\.seconds), 0.5), milliseconds(during.map(\.seconds), 0.99), during.count,
+                         milliseconds(during.map(\.seconds), 0.99) / milliseconds(quiet, 0.99)))
         }
+    }
+
+    /// Where in the prune the slowest claims fell: which of its steps a long tail comes from.
+    /// `queue.prune`'s run, then `done` set (however it ended) so the claims beside it stop.
+    private static func prune(client: PostgresClient, retention: Duration, done: PruneFinished, logger: Logger) async throws -> RetentionWorker.Pruned {
+        defer { done.flag.store(true, ordering: .relaxed) }
+        return try await RetentionWorker.prune(client: client, retention: retention, logger: logger)
+    }
+
+    func printSlowestClaims(_ claims: [QueueBenchmark.ClaimLatency], pruneStarted: ContinuousClock.Instant, pruned: RetentionWorker.Pruned) {
+        print(String(format: "prune: days dropped over 0-%.2f s, rows deleted over the last %.2f s",
+                     pruned.dropping.timeInterval, pruned.deleting.timeInterval))
+        let slowest = claims.sorted { $0.seconds > $1.seconds }.prefix(max(5, claims.count / 100))
+        print("slowest claims (started at s into the prune: ms): " + slowest.map {
+            String(format: "%.2f: %.1f", ($0.started - pruneStarted).timeInterval, $0.seconds * 1000)
+        }.joined(separator: ", "))
     }
 
     func insertNoops(_ count: Int, _ queue: JobClient) async throws {
@@ -436,7 +445,3 @@ private final class PruneFinished: Sendable {
     let flag = Atomic<Bool>(false)
 }
 
-/// What the prune of `bench --history` took away.
-private final class PruneOutcome: Sendable {
-    let outcome = Mutex<(older: Int, pruned: RetentionWorker.Pruned)?>(nil)
-}

@@ -15,13 +15,13 @@ import Testing
     /// After each statement the prune rests as long as the statement took, as vacuum's cost delay
     /// rests: claims beside it share the machine with half a prune (BENCHMARKS.md).
     @Test func thePruneRestsAsLongAsEachStatementTook() async throws {
-        let started = ContinuousClock.now
-        let value = try await RetentionWorker.resting {
-            try await Task.sleep(for: .milliseconds(200))
-            return 7
-        }
-        #expect(value == 7)
-        #expect(ContinuousClock.now - started >= .milliseconds(400))
+        let statementStarted = ContinuousClock.now
+        try await Task.sleep(for: .milliseconds(200))
+        try await RetentionWorker.rest(since: statementStarted)
+        #expect(ContinuousClock.now - statementStarted >= .milliseconds(400))
+        let dropStarted = ContinuousClock.now
+        try await RetentionWorker.rest(since: dropStarted, atLeast: .milliseconds(300))
+        #expect(ContinuousClock.now - dropStarted >= .milliseconds(300), "at least the minimum after a quick statement")
     }
 
     @Test func finishedJobsPastRetentionArePruned() async throws {
@@ -106,6 +106,7 @@ import Testing
             // Hour 360 too: the prune's clock is later than the insert's.
             #expect(older == 30 * 24 - 15 * 24, "the hours before the cut-off")
             #expect(done.droppedDays == 16, "the 16 days that ended before the cut-off went whole")
+            #expect(done.dropping >= .seconds(16), "a rest of at least a second after each day")
             #expect(done.deletedRows < 24, "only the cut-off's own day was deleted from row by row")
             #expect(try await QT.count("SELECT count(*)::int FROM evently_jobs.jobs", on: client) == 15 * 24)
             await #expect(throws: (any Error).self, "a database with finished jobs is not laid out again") {

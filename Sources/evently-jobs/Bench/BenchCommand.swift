@@ -234,13 +234,13 @@ struct BenchCommand: AsyncParsableCommand {
         }
     }
 
-    /// Where in the prune the slowest claims fell: which of its steps a long tail comes from.
     /// `queue.prune`'s run, then `done` set (however it ended) so the claims beside it stop.
     private static func prune(client: PostgresClient, retention: Duration, done: PruneFinished, logger: Logger) async throws -> RetentionWorker.Pruned {
         defer { done.flag.store(true, ordering: .relaxed) }
         return try await RetentionWorker.prune(client: client, retention: retention, logger: logger)
     }
 
+    /// Where in the prune the slowest claims fell: which of its steps a long tail comes from.
     func printSlowestClaims(_ claims: [QueueBenchmark.ClaimLatency], pruneStarted: ContinuousClock.Instant, pruned: RetentionWorker.Pruned) {
         print(String(format: "prune: days dropped over 0-%.2f s, rows deleted over the last %.2f s",
                      pruned.dropping.timeInterval, pruned.deleting.timeInterval))

@@ -114,7 +114,12 @@ struct NetworkNamespaceTests {
 
             for daemon in daemons { daemon.signal(SIGTERM) }
             for daemon in daemons {
-                #expect(await daemon.waitForExit(timeout: .seconds(20)) == 0, "output:\n\(daemon.output.suffix(2_000))")
+                let stopping = ContinuousClock.now
+                let status = await daemon.waitForExit(timeout: .seconds(20))
+                #expect(status == 0, """
+                    exit status \(status.map(String.init) ?? "none: still running") \(ContinuousClock.now - stopping) after SIGTERM; \
+                    output:\n\(daemon.output.suffix(2_000))
+                    """)
             }
         }
     }

@@ -27,4 +27,26 @@ import Testing
         for await message in subscriber.messages { if let sequence = message.sequence { sent.append(sequence) } }
         #expect(sent == [1, 2, 3])
     }
+
+    /// A change committed just before a stream resumed is announced live while the stream reads
+    /// what it missed: the live copy of change 1 waits in the hold, the catch-up then reads 1, 2
+    /// and 3. The stream sends 1, 2, 3, once each (it sent 2, 3, 1 in a loaded CI run of
+    /// `LiveTests.reconnectingWithTheLastIDReplaysWhatWasMissedInOrderOnce`).
+    @Test func aMissedChangeThatAlsoCameLiveGoesInItsPlace() async {
+        let subscriber = LiveSubscriber(id: 1, caller: Caller(userID: UUID(), email: "ann@evently.example", role: .user),
+                                        addressKey: nil, cursor: 0, capacity: 16)
+        subscriber.beginCatchingUp()
+        subscriber.deliver(change(1))       // live, before the catch-up's read came back
+        subscriber.deliverMissed(change(1))
+        subscriber.deliverMissed(change(2))
+        subscriber.deliverMissed(change(3))
+        subscriber.deliver(change(2))       // the rest of the live announcement, late
+        subscriber.deliver(change(3))
+        subscriber.deliver(change(4))       // newer than the catch-up's read: waits for its end
+        subscriber.finishCatchingUp()
+        subscriber.end(.shuttingDown)
+        var sent: [Int64] = []
+        for await message in subscriber.messages { if let sequence = message.sequence { sent.append(sequence) } }
+        #expect(sent == [1, 2, 3, 4])
+    }
 }

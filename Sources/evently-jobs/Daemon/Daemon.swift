@@ -120,5 +120,7 @@ struct Daemon: Sendable {
         shutdown.attach(group)
         logger.info("evently-jobs serving", metadata: ["http": "\(config.http.enabled ? "\(config.http.host):\(config.http.port)" : "off")"])
         try await group.run()
+        // Said so that a stop that hangs after this point is seen to be in closing the pools.
+        logger.info("services stopped; closing database connections")
     }
 }

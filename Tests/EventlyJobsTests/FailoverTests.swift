@@ -201,11 +201,14 @@ import Testing
         try await eventually(timeout: .seconds(10), "the relay chose the promoted standby") {
             daemon.output.contains("database host 127.0.0.1:\(pair.replicaPort) is writable (timeline 2): new connections go there")
         }
-        // The daemon's own writes (its heartbeat) now land on the promoted standby.
+        // The daemon's own writes (its heartbeat) now land on the promoted standby. The standby
+        // may have been promoted before the daemon's first heartbeat reached it (asynchronous
+        // replication): then there is no row yet, and 0 stands for "none" (a NULL failed to decode).
+        let lastHeartbeat: PostgresQuery = "SELECT coalesce((extract(epoch FROM max(heartbeat_at)) * 1000)::bigint, 0) FROM evently_jobs.daemons"
         try await TestDatabase.withClient(configuration: pair.configuration(port: pair.replicaPort)) { promoted async throws in
-            let before = try await Self.number(promoted, "SELECT (extract(epoch FROM max(heartbeat_at)) * 1000)::bigint FROM evently_jobs.daemons")
+            let before = try await Self.number(promoted, lastHeartbeat)
             try await eventually(timeout: .seconds(15), "the heartbeat is written on the promoted standby") {
-                try await Self.number(promoted, "SELECT (extract(epoch FROM max(heartbeat_at)) * 1000)::bigint FROM evently_jobs.daemons") > before
+                try await Self.number(promoted, lastHeartbeat) > before
             }
         }
         daemon.signal(SIGTERM)

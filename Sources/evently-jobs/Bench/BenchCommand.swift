@@ -182,6 +182,12 @@ struct BenchCommand: AsyncParsableCommand {
                 try await client.query("COMMENT ON DATABASE \(unescaped: name) IS \(unescaped: "'\(mark)\(lastFilled)'")", logger: logger)
             }
             let emptyQueue = JobClient(client: empty, logger: logger), historyQueue = JobClient(client: client, logger: logger)
+            // The queue beside the history holds exactly `count` fresh no-ops, with statistics.
+            func refillHistoryQueue(_ count: Int) async throws {
+                try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
+                try await insertNoops(count, historyQueue)
+                try await QueueBenchmark.analyze(client: client, logger: logger)
+            }
             var ratios: [Double] = []
             for round in 1...rounds {
                 try await QueueBenchmark.reset(client: empty, logger: logger)
@@ -189,9 +195,7 @@ struct BenchCommand: AsyncParsableCommand {
                 try await QueueBenchmark.analyze(client: empty, logger: logger)
                 let bare = try await drainWithDaemon(client: empty, databaseURL: emptyURL, claimsInFlight: claimsInFlight, logger: logger)
 
-                try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
-                try await insertNoops(jobs, historyQueue)
-                try await QueueBenchmark.analyze(client: client, logger: logger)
+                try await refillHistoryQueue(jobs)
                 let kept = try await drainWithDaemon(client: client, databaseURL: Self.url(for: configuration),
                                                      claimsInFlight: claimsInFlight, logger: logger)
                 ratios.append(kept.rate / bare.rate)
@@ -203,9 +207,7 @@ struct BenchCommand: AsyncParsableCommand {
             // Claims of the daemon's default batch while nothing else runs, then while the prune runs
             // beside them, then quiet again for as long as the claims beside the prune ran.
             let claimBatch = JobDaemon.Configuration().claimBatch
-            try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
-            try await insertNoops(2 * jobs, historyQueue)
-            try await QueueBenchmark.analyze(client: client, logger: logger)
+            try await refillHistoryQueue(2 * jobs)
             let quietWindow = Duration.seconds(10)
             let quiet = try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: quietWindow, logger: logger)
                 .map(\.seconds)
@@ -214,9 +216,7 @@ struct BenchCommand: AsyncParsableCommand {
             // of a 50 s prune), and the figure missed the prune's second half.
             let quietJobsPerSecond = Double(quiet.count * claimBatch) / quietWindow.timeInterval
             let supply = min(3_000_000, max(2 * jobs, Int(quietJobsPerSecond * 120)))
-            try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
-            try await insertNoops(supply, historyQueue)
-            try await QueueBenchmark.analyze(client: client, logger: logger)
+            try await refillHistoryQueue(supply)
             // The prune deletes half of the history: a later --keep-history must fill anew.
             try await client.query("COMMENT ON DATABASE \(unescaped: name) IS NULL", logger: logger)
             // Counted before the clock starts: a count of millions of rows is the bench's own work,
@@ -241,9 +241,7 @@ struct BenchCommand: AsyncParsableCommand {
             // Quiet again, for as long as the claims beside the prune ran: a p99 over 10 s against
             // one over 50 s compares windows of which only the longer holds the server's
             // checkpoints (one every 20-30 s while the bench writes), whatever the prune does.
-            try await QueueBenchmark.delete(kind: noop, after: lastFilled, client: client, logger: logger)
-            try await insertNoops(supply, historyQueue)
-            try await QueueBenchmark.analyze(client: client, logger: logger)
+            try await refillHistoryQueue(supply)
             let quietAsLong = try await QueueBenchmark.claimLatencies(client: client, batch: claimBatch, duration: duringWindow,
                                                                       logger: logger).map(\.seconds)
             func milliseconds(_ values: [Double], _ p: Double) -> Double { BenchReport.percentile(values, p) * 1000 }

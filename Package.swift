@@ -94,6 +94,7 @@ let package = Package(
                 .embedInCode("Migrations/b0003_reminders.sql"),
                 .embedInCode("Migrations/b0004_delivery_marks.sql"),
                 .embedInCode("Migrations/b0005_live.sql"),
+                .embedInCode("Migrations/b0006_notifications_fillfactor.sql"),
             ],
             swiftSettings: strictSettings
         ),

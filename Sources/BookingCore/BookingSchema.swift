@@ -14,5 +14,7 @@ public enum BookingSchema {
         (name: "reminders", version: 3, sql: String(decoding: PackageResources.b0003_reminders_sql, as: UTF8.self)),
         (name: "delivery_marks", version: 4, sql: String(decoding: PackageResources.b0004_delivery_marks_sql, as: UTF8.self)),
         (name: "live", version: 5, sql: String(decoding: PackageResources.b0005_live_sql, as: UTF8.self)),
+        (name: "notifications_fillfactor", version: 6,
+         sql: String(decoding: PackageResources.b0006_notifications_fillfactor_sql, as: UTF8.self)),
     ]
 }

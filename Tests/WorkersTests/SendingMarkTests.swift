@@ -238,6 +238,120 @@ import Testing
         }
     }
 
+    /// Marks taken together (`markSendingIfOwned(_:window:on:)`, the statement `SendingMarks`
+    /// runs): in one statement, each request is answered for itself. Attempts that own their jobs
+    /// get their own rows; an attempt whose lease ran out, an attempt of a job not running, and
+    /// a row another attempt's mark holds are not answered, and nothing is written for them.
+    @Test(.timeLimit(.minutes(2)))
+    func marksTakenTogetherAreEachFencedByTheirOwnJob() async throws {
+        try await DeliveryFixture.with { f in
+            let store = NotificationStore(logger: Self.logger)
+            let requests = try await Self.attemptsRunning(6, f)
+            let (expired, notRunning, heldElsewhere) = (requests[1], requests[3], requests[4])
+            try await f.tx { _ = try await $0.query("UPDATE evently_jobs.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = \(expired.jobID)",
+                                                    logger: Self.logger) }
+            try await f.tx { _ = try await $0.query("UPDATE evently_jobs.jobs SET state = 'retryable', lease_expires_at = NULL WHERE id = \(notRunning.jobID)",
+                                                    logger: Self.logger) }
+            #expect(try await f.tx { try await store.markSending(id: heldElsewhere.id, by: "99:1", window: .seconds(60), on: $0) } == .taken)
+
+            let taken = try await f.client.withOpenConnection {
+                try await store.markSendingIfOwned(requests.reversed(), window: .seconds(60), on: $0)
+            }
+            let owners = [requests[0], requests[2], requests[5]]
+            #expect(Set(taken.keys) == Set(owners.map(\.token)))
+            for request in owners {
+                #expect(taken[request.token]?.notification.id == request.id, "each attempt gets its own row")
+                #expect(taken[request.token]?.email.contains("@") == true)
+                #expect(try await f.sendingMark(request.id).by == request.token)
+            }
+            #expect(try await f.sendingMark(expired.id).by == nil, "a lapsed lease marks nothing")
+            #expect(try await f.sendingMark(notRunning.id).by == nil, "a job not running marks nothing")
+            #expect(try await f.sendingMark(heldElsewhere.id).by == "99:1", "another attempt's mark stays")
+        }
+    }
+
+    /// Many attempts of one worker start at once: their marks go through `SendingMarks` in
+    /// groups, and every attempt gets its own message's row, none another's, none twice.
+    @Test(.timeLimit(.minutes(2)))
+    func manyAttemptsStartingAtOnceEachGetTheirOwnMark() async throws {
+        try await DeliveryFixture.with { f in
+            let requests = try await Self.attemptsRunning(120, f)
+            let marks = SendingMarks(client: f.client, window: .seconds(60), logger: Self.logger)
+            let answers = try await withThrowingTaskGroup(of: (SendingMarkRequest, UUID?).self) { group in
+                for request in requests {
+                    group.addTask { (request, try await marks.take(request)?.notification.id) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == requests.count)
+            for (request, id) in answers { #expect(id == request.id, "attempt \(request.token) got its own row") }
+            let marked = try await f.tx { connection in
+                try await connection.query("""
+                    SELECT count(*)::int FROM evently.notifications AS n
+                    JOIN unnest(\(requests.map(\.id))::uuid[], \(requests.map(\.token))::text[]) AS r(id, token)
+                      ON n.id = r.id AND n.sending_by = r.token
+                    """, logger: Self.logger).collect().first!.decode(Int.self)
+            }
+            #expect(marked == requests.count)
+        }
+    }
+
+    /// The marks' statement is prepared: even its generic plan looks the jobs and the rows up by
+    /// id, beside 20,000 running jobs and 20,000 queued notifications, and locks the jobs before
+    /// it writes a mark.
+    @Test(.timeLimit(.minutes(2)))
+    func theMarksGenericPlanLooksTheJobsAndRowsUpById() async throws {
+        try await DeliveryFixture.with { f in
+            let requests = try await Self.attemptsRunning(3, f)
+            let user = try await f.user()
+            try await f.tx { _ = try await $0.query("""
+                INSERT INTO evently_jobs.jobs (kind, queue, state, attempt, attempted_at, lease_expires_at)
+                SELECT 'email.send', 'notifications', 'running', 1, now(), now() + interval '1 hour' FROM generate_series(1, 20000)
+                """, logger: Self.logger) }
+            try await f.tx { _ = try await $0.query("""
+                INSERT INTO evently.notifications (user_id, type, template, content, channels)
+                SELECT \(user.id), 'email', 'booking_confirmed', '{}', '["email"]' FROM generate_series(1, 20000)
+                """, logger: Self.logger) }
+            let store = NotificationStore(logger: Self.logger)
+            try await f.client.withConnection { connection in
+                _ = try await connection.query("ANALYZE evently_jobs.jobs_unfinished", logger: Self.logger)
+                _ = try await connection.query("ANALYZE evently.notifications", logger: Self.logger)
+                _ = try await connection.query("SET plan_cache_mode = force_generic_plan", logger: Self.logger)
+                let taken = try await store.markSendingIfOwned(requests, window: .seconds(60), on: connection)
+                #expect(taken.count == 3)
+                var plan: [String] = []
+                let rows = try await connection.query(PostgresQuery(unsafeSQL: """
+                    EXPLAIN EXECUTE evently_take_sending_marks_if_owned('{\(UUID())}', '{1:1}', 60000, '{1}', '{1}')
+                    """), logger: Self.logger)
+                for try await line in rows.decode(String.self) { plan.append(line) }
+                let text = plan.joined(separator: "\n")
+                #expect(text.contains("LockRows"), "the jobs are locked:\n\(text)")
+                #expect(!text.contains("Seq Scan on jobs_unfinished") && !text.contains("Seq Scan on notifications"),
+                        "no job or row read but those asked for:\n\(text)")
+            }
+        }
+    }
+
+    /// `count` queued emails of one user, each with its `email.send` job running its first
+    /// attempt: the mark each attempt would ask for.
+    static func attemptsRunning(_ count: Int, _ f: DeliveryFixture) async throws -> [SendingMarkRequest] {
+        let user = try await f.user()
+        let jobs = JobClient(client: f.client, logger: Self.logger)
+        var requests: [SendingMarkRequest] = []
+        for _ in 0..<count {
+            let id = try await f.emailRow(for: user)
+            let job = try await jobs.enqueue(EmailSendWorker.Payload(notificationID: id)).id
+            requests.append(SendingMarkRequest(id: id, token: "\(job):1", jobID: job, attempt: 1))
+        }
+        let running = requests.map(\.jobID)
+        try await f.tx { _ = try await $0.query("""
+            UPDATE evently_jobs.jobs SET state = 'running', attempt = 1, attempted_at = now(),
+                attempted_by = 'test', lease_expires_at = now() + interval '60 seconds'
+            WHERE id = ANY(\(running))
+            """, logger: Self.logger) }
+        return requests
+    }
+
     /// The SMTP server takes longer to answer the end of DATA than the attempt's lease lasts,
     /// and the daemon running it is cut off from the database meanwhile: it stops the attempt
     /// by its own clock (libesmtp's session goes on regardless), another daemon rescues the job

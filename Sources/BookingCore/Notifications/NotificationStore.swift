@@ -292,13 +292,28 @@ public struct NotificationStore: Sendable {
     /// mark taken, and other attempts wait out its window, as after a crash.)
     public func markSendingIfOwned(id: UUID, by token: String, window: Duration, jobID: Int64, attempt: Int,
                                    on connection: PostgresConnection) async throws -> DeliveryTarget? {
+        try await markSendingIfOwned([SendingMarkRequest(id: id, token: token, jobID: jobID, attempt: attempt)],
+                                     window: window, on: connection)[token]
+    }
+
+    /// ``markSendingIfOwned(id:by:window:jobID:attempt:on:)`` for many messages in one statement
+    /// and one commit (those whose attempts start together): the targets of the marks taken, by
+    /// the token of the request that took each. A request missing from the answer wrote nothing.
+    /// The jobs' rows are locked in id order (``JobContext/ownershipLockSQL(jobIDs:attempts:)``);
+    /// should the statement still meet a deadlock (with a lease renewal's multi-row update) or a
+    /// job row moved under it, it writes nothing and answers none, and each caller learns why by
+    /// the separate steps.
+    public func markSendingIfOwned(_ requests: [SendingMarkRequest], window: Duration,
+                                   on connection: PostgresConnection) async throws -> [String: DeliveryTarget] {
+        guard !requests.isEmpty else { return [:] }
         guard !connection.isClosed else { throw DatabaseConnectionLost() }
         do {
-            return try await connection.run(TakeSendingMarkIfOwned(id: id, token: token, windowMilliseconds: Int(window / .milliseconds(1)),
-                                                                   jobID: jobID, attempt: attempt), logger: logger).first
-        } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate {
-            // The job's row was moved (cancelled or discarded) while the lock waited: nothing written.
-            return nil
+            let taken = try await connection.run(TakeSendingMarksIfOwned(requests: requests,
+                                                                         windowMilliseconds: Int(window / .milliseconds(1))),
+                                                 logger: logger)
+            return Dictionary(taken, uniquingKeysWith: { first, _ in first })
+        } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate || error.isDeadlock {
+            return [:]
         }
     }
 
@@ -450,36 +465,43 @@ extension NotificationStore {
         func decodeRow(_ row: PostgresRow) throws -> UUID { try row.decode(UUID.self) }
     }
 
-    /// ``markSendingIfOwned(id:by:window:jobID:attempt:on:)``. The ownership check is a CTE the
-    /// UPDATE's condition reads, so the job's row is locked before the mark is written and stays
-    /// locked until the statement commits; the join to the user leaves a row without one unmarked.
-    struct TakeSendingMarkIfOwned: PostgresPreparedStatement {
-        static let name = "evently_take_sending_mark_if_owned"
+    /// ``markSendingIfOwned(_:window:on:)``. The ownership check is a CTE the UPDATE joins, so
+    /// each job's row is locked before its message's mark is written and stays locked until the
+    /// statement commits; the join to the user leaves a row without one unmarked. Should two
+    /// requests name one notification, one of them takes it (the other is not answered). The
+    /// token comes back last, after the row and its user's contact.
+    struct TakeSendingMarksIfOwned: PostgresPreparedStatement {
+        static let name = "evently_take_sending_marks_if_owned"
         static let sql = """
-            WITH owned AS (\(JobContext.ownershipLockSQL(jobID: "$4", attempt: "$5")))
-            UPDATE evently.notifications AS n SET sending_by = $2, sending_since = now()
-            FROM evently.users AS u
-            WHERE n.id = $1 AND u.id = n.user_id AND EXISTS (SELECT 1 FROM owned) AND \(markIsFree)
-            RETURNING \(NotificationStore.columns("n")), u.email, u.phone
+            WITH owned AS (\(JobContext.ownershipLockSQL(jobIDs: "$4", attempts: "$5")))
+            UPDATE evently.notifications AS n SET sending_by = w.token, sending_since = now()
+            FROM unnest($1::uuid[], $2::text[], $4::bigint[]) AS w(id, token, job_id)
+                 JOIN owned AS o ON o.id = w.job_id,
+                 evently.users AS u
+            WHERE n.id = ANY ($1::uuid[]) AND n.id = w.id AND u.id = n.user_id
+              AND n.status IN ('queued', 'failed')
+              AND (n.sending_by IS NULL OR n.sending_by = w.token OR n.sending_since <= now() - $3 * interval '1 millisecond')
+            RETURNING \(NotificationStore.columns("n")), u.email, u.phone, w.token
             """
-        static let bindingDataTypes: [PostgresDataType] = [.uuid, .text, .int8, .int8, .int4]
-        let id: UUID
-        let token: String
+        static let bindingDataTypes: [PostgresDataType] = [.uuidArray, .textArray, .int8, .int8Array, .int4Array]
+        let requests: [SendingMarkRequest]
         let windowMilliseconds: Int
-        let jobID: Int64
-        let attempt: Int
 
         func makeBindings() throws -> PostgresBindings {
             var bindings = PostgresBindings(capacity: 5)
-            bindings.append(id)
-            bindings.append(token)
+            bindings.append(requests.map(\.id))
+            bindings.append(requests.map(\.token))
             bindings.append(Int64(windowMilliseconds))
-            bindings.append(jobID)
-            bindings.append(Int32(attempt))
+            bindings.append(requests.map(\.jobID))
+            bindings.append(requests.map { Int32($0.attempt) })
             return bindings
         }
 
-        func decodeRow(_ row: PostgresRow) throws -> DeliveryTarget { try ReadDeliveryTarget.decodeTarget(row) }
+        func decodeRow(_ row: PostgresRow) throws -> (String, DeliveryTarget) {
+            let columns = row.makeRandomAccess()
+            let token = try columns[columns.count - 1].decode(String.self)
+            return (token, try ReadDeliveryTarget.decodeTarget(row, trailingColumns: 1))
+        }
     }
 
     /// ``deliveryTarget(id:on:)``: the row's columns first (decoded as everywhere), then the contact.
@@ -501,11 +523,12 @@ extension NotificationStore {
 
         func decodeRow(_ row: PostgresRow) throws -> DeliveryTarget { try Self.decodeTarget(row) }
 
-        static func decodeTarget(_ row: PostgresRow) throws -> DeliveryTarget {
+        /// The row's columns, then email and phone, then `trailingColumns` more.
+        static func decodeTarget(_ row: PostgresRow, trailingColumns: Int = 0) throws -> DeliveryTarget {
             let notification = try NotificationStore.decode(row)
             let columns = row.makeRandomAccess()
-            let email = try columns[columns.count - 2].decode(String.self)
-            let phone = try columns[columns.count - 1].decode(String?.self)
+            let email = try columns[columns.count - 2 - trailingColumns].decode(String.self)
+            let phone = try columns[columns.count - 1 - trailingColumns].decode(String?.self)
             return DeliveryTarget(notification: notification, email: email, phone: phone)
         }
     }

@@ -19,6 +19,9 @@ struct DeliveryLedger: Sendable {
     var metrics: DeliveryMetrics? = nil
     /// Shared by every attempt of the worker, so marks that end together commit together.
     var sentMarks: SentMarks? = nil
+    /// Shared by every attempt of the worker, so marks taken together commit together (the
+    /// window must be this ledger's).
+    var sendingMarks: SendingMarks? = nil
 
     var store: NotificationStore { NotificationStore(logger: logger) }
 
@@ -28,9 +31,10 @@ struct DeliveryLedger: Sendable {
     /// This attempt's sending mark on the row and what to send, or `nil` when the row no longer
     /// needs sending (sent, delivered, read or skipped already).
     ///
-    /// One statement in the usual case: it confirms the attempt still owns its job, marks the
-    /// row, and reads the row with its user's contact (five round trips as a transaction of
-    /// separate steps, BENCHMARKS.md "One statement per sending mark"). Otherwise the same
+    /// One statement in the usual case, shared with the attempts that start at the same time
+    /// (``SendingMarks``): it confirms the attempt still owns its job, marks the row, and reads
+    /// the row with its user's contact (five round trips as a transaction of separate steps,
+    /// BENCHMARKS.md "One statement per sending mark"). Otherwise the same
     /// steps in one transaction say what is the case. Throws ``JobControl/snooze(_:)``
     /// (which spends no attempt) while another attempt's mark is inside its window,
     /// ``JobNoLongerOwned`` when this attempt lost its job, and ``JobControl/discard(reason:)``
@@ -43,10 +47,14 @@ struct DeliveryLedger: Sendable {
         let started = ContinuousClock.now
         // The usual case in one statement; anything else (lost job, another mark, a settled or
         // missing row) wrote nothing there and is told apart by the transaction below.
-        if let target = try await client.withOpenConnection({ connection in
-            try await store.markSendingIfOwned(id: id, by: token, window: window.total, jobID: context.jobID, attempt: context.attempt,
-                                               on: connection)
-        }) {
+        let request = SendingMarkRequest(id: id, token: token, jobID: context.jobID, attempt: context.attempt)
+        let taken: DeliveryTarget?
+        if let sendingMarks {
+            taken = try await sendingMarks.take(request)
+        } else {
+            taken = try await client.withOpenConnection { try await store.markSendingIfOwned([request], window: window.total, on: $0)[token] }
+        }
+        if let target = taken {
             return (SendingMark(id: id, token: token, startBy: started + SendingWindow.startWithin, holdsUntil: started + window.total),
                     target)
         }

@@ -23,6 +23,7 @@ public struct EmailSendWorker: JobWorker {
     let mailer: SMTPMailer
     let metrics: DeliveryMetrics
     let sentMarks: SentMarks
+    let sendingMarks: SendingMarks
 
     public init(client: PostgresClient, settings: SMTPSettings, metrics: DeliveryMetrics = DeliveryMetrics(channel: "email")) {
         self.client = client
@@ -30,6 +31,7 @@ public struct EmailSendWorker: JobWorker {
         self.mailer = SMTPMailer(settings: settings)
         self.metrics = metrics
         self.sentMarks = SentMarks(client: client, logger: Logger(label: "evently-jobs.email"))
+        self.sendingMarks = SendingMarks(client: client, window: settings.sendingWindow.total, logger: Logger(label: "evently-jobs.email"))
     }
 
     /// An attempt lasts as long as its mark may: the session cannot be stopped once it started,
@@ -38,7 +40,7 @@ public struct EmailSendWorker: JobWorker {
 
     public func work(_ payload: Payload, context: JobContext) async throws {
         let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics,
-                                    sentMarks: sentMarks)
+                                    sentMarks: sentMarks, sendingMarks: sendingMarks)
         let id = payload.notificationID
         guard let (mark, target) = try await ledger.begin(id, context: context) else { return }
         guard settings.isEnabled else {

@@ -31,6 +31,7 @@ public struct SMSSendWorker: JobWorker {
     let httpClient: HTTPClient
     let metrics: DeliveryMetrics
     let sentMarks: SentMarks
+    let sendingMarks: SendingMarks
 
     public init(client: PostgresClient, settings: SMSSettings, httpClient: HTTPClient = .shared,
                 metrics: DeliveryMetrics = DeliveryMetrics(channel: "sms")) {
@@ -39,6 +40,7 @@ public struct SMSSendWorker: JobWorker {
         self.httpClient = httpClient
         self.metrics = metrics
         self.sentMarks = SentMarks(client: client, logger: Logger(label: "evently-jobs.sms"))
+        self.sendingMarks = SendingMarks(client: client, window: settings.sendingWindow.total, logger: Logger(label: "evently-jobs.sms"))
     }
 
     /// The request's own timeout ends a slow provider first; this bounds the database work
@@ -47,7 +49,7 @@ public struct SMSSendWorker: JobWorker {
 
     public func work(_ payload: Payload, context: JobContext) async throws {
         let ledger = DeliveryLedger(client: client, logger: context.logger, window: settings.sendingWindow, metrics: metrics,
-                                    sentMarks: sentMarks)
+                                    sentMarks: sentMarks, sendingMarks: sendingMarks)
         let id = payload.notificationID
         guard let (mark, target) = try await ledger.begin(id, context: context) else { return }
         guard let url = settings.url else {

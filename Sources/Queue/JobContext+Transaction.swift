@@ -52,17 +52,19 @@ extension JobContext {
     /// ``ownershipLockSQL(jobID:attempt:)`` for many attempts in one statement (the sending marks
     /// of messages that start together): the parameters the caller names are arrays of job ids
     /// and attempts, paired by position; one row, the job's `id`, for each attempt that still
-    /// owns its job, locked until the statement's transaction ends. The rows are locked in id
-    /// order, so two such statements cannot deadlock on each other's jobs. The jobs are found by
-    /// `id = ANY`: even a generic plan looks each one up by its id.
+    /// owns its job, locked until the statement's transaction ends. A job row another transaction
+    /// holds (a lease renewal, a rescue, an operator) is skipped, not waited for: a statement that
+    /// waited while holding the rows it had locked could deadlock with the daemon's multi-row
+    /// updates, which lock in their own order. An attempt whose job was skipped gets no row and
+    /// must confirm its ownership by ``confirmOwnership(on:)``, which waits. The jobs are found by
+    /// `id = ANY`, so even a generic plan looks each one up by its id; meant for tens of attempts.
     public static func ownershipLockSQL(jobIDs: String, attempts: String) -> String {
         """
         SELECT j.id FROM evently_jobs.jobs AS j
         WHERE j.id = ANY (\(jobIDs)::bigint[]) AND j.state = 'running' AND j.lease_expires_at > clock_timestamp()
           AND EXISTS (SELECT 1 FROM unnest(\(jobIDs)::bigint[], \(attempts)::int[]) AS a(id, attempt)
                       WHERE a.id = j.id AND a.attempt = j.attempt)
-        ORDER BY j.id
-        FOR NO KEY UPDATE OF j
+        FOR NO KEY UPDATE OF j SKIP LOCKED
         """
     }
 }

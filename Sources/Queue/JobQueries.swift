@@ -159,37 +159,20 @@ enum JobQueries {
     /// an attempt that was rescued and re-run elsewhere.
     static func complete(_ jobs: [FinishedAttempt], on connection: PostgresConnection, logger: Logger) async throws {
         guard !jobs.isEmpty else { return }
-        let complete = Complete(ids: jobs.map(\.id), attempts: jobs.map { Int32($0.attempt) })
-        _ = try await retryingMovedRows { try await connection.run(complete, logger: logger) }
-    }
-
-    /// ``complete(_:on:logger:)``: run for every batch of finished jobs, prepared
-    /// (``StatementPreparation``): planning this UPDATE of the partitioned jobs table cost about
-    /// as much as running it (0.75 ms a batch in `pg_stat_statements` over a `bench-email` run).
-    /// The jobs are found by `id = ANY`, so even a generic plan looks each one up by its id;
-    /// joined to the unnested ids instead, the generic plan compared every running job with
-    /// each finished one. The attempt is matched per (id, attempt) pair, so a batch holding a
-    /// late report of an old attempt beside the current one completes the current one.
-    struct Complete: PostgresPreparedStatement {
-        static let name = "evently_jobs_complete"
-        static let sql = """
-            UPDATE evently_jobs.jobs AS j
-            SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
-            WHERE j.id = ANY ($1::bigint[]) AND j.state = 'running'
-              AND EXISTS (SELECT 1 FROM unnest($1::bigint[], $2::int[]) AS d(id, attempt) WHERE d.id = j.id AND d.attempt = j.attempt)
-            """
-        static let bindingDataTypes: [PostgresDataType] = [.int8Array, .int4Array]
-        let ids: [Int64]
-        let attempts: [Int32]
-
-        func makeBindings() throws -> PostgresBindings {
-            var bindings = PostgresBindings(capacity: 2)
-            bindings.append(ids)
-            bindings.append(attempts)
-            return bindings
+        let ids = jobs.map(\.id), attempts = jobs.map(\.attempt)
+        // Not prepared: a generic plan of this join compared each completed job with every
+        // running one. Nor in the `id = ANY` form, with the pairs in an EXISTS: that form locked
+        // the rows in another order than the lease renewals' UPDATE, and with three daemons
+        // draining 100,000 jobs the two deadlocked until renewals missed their deadline and a
+        // living daemon's 21,310 jobs were rescued (NetworkNamespaceTests, 3 runs of 5).
+        try await retryingMovedRows {
+            try await connection.openQuery("""
+                UPDATE evently_jobs.jobs AS j
+                SET state = 'completed', finalized_at = now(), lease_expires_at = NULL
+                FROM unnest(\(ids)::bigint[], \(attempts)::int[]) AS d(id, attempt)
+                WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running'
+                """, logger: logger)
         }
-
-        func decodeRow(_ row: PostgresRow) throws {}
     }
 
     /// ``claim(queue:kinds:limit:worker:lease:on:logger:)`` then ``complete(_:on:logger:)`` as a
@@ -201,7 +184,7 @@ enum JobQueries {
         return """
             WITH next AS (SELECT id FROM evently_jobs.jobs WHERE queue = '\(queue)' AND state IN (\(claimableStates)) AND run_at <= now() AND kind = ANY('{\(kind)}'::text[]) AND NOT EXISTS (SELECT 1 FROM evently_jobs.queues p WHERE p.name = '\(queue)' AND p.paused) ORDER BY priority, run_at, id LIMIT \(batch) FOR UPDATE SKIP LOCKED), claimed AS (UPDATE evently_jobs.jobs AS j SET state = 'running', attempt = j.attempt + 1, attempted_at = now(), attempted_by = 'pgbench', lease_expires_at = now() + \(leaseMilliseconds) * interval '1 millisecond' WHERE j.id = ANY (ARRAY(SELECT id FROM next)) AND j.state IN (\(claimableStates)) RETURNING j.id, j.kind, j.queue, j.args::text, j.attempt, j.max_attempts, j.priority) SELECT quote_literal(coalesce(array_agg(id), '{}')::text) AS ids, quote_literal(coalesce(array_agg(attempt), '{}')::text) AS attempts FROM claimed
             \\gset
-            UPDATE evently_jobs.jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL WHERE j.id = ANY (:ids::bigint[]) AND j.state = 'running' AND EXISTS (SELECT 1 FROM unnest(:ids::bigint[], :attempts::int[]) AS d(id, attempt) WHERE d.id = j.id AND d.attempt = j.attempt);
+            UPDATE evently_jobs.jobs AS j SET state = 'completed', finalized_at = now(), lease_expires_at = NULL FROM unnest(:ids::bigint[], :attempts::int[]) AS d(id, attempt) WHERE j.id = d.id AND j.attempt = d.attempt AND j.state = 'running';
 
             """
     }

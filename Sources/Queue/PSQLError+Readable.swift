@@ -25,9 +25,4 @@ extension PSQLError {
     public var isRowMovedByConcurrentUpdate: Bool {
         serverInfo?[.sqlState] == "40001"
     }
-
-    /// The server broke a lock cycle by failing this statement (40P01); nothing it wrote stays.
-    public var isDeadlock: Bool {
-        serverInfo?[.sqlState] == "40P01"
-    }
 }

@@ -175,39 +175,6 @@ import Testing
         }
     }
 
-    /// The completion is prepared too: its generic plan must look the finished jobs up by id,
-    /// not compare them with every running job (the form joined to the unnested ids did).
-    @Test func theCompletionsGenericPlanFindsTheFinishedJobsById() async throws {
-        try await TestDatabase.withClient(migrations: QueueSchema.migrations) { client in
-            try await QT.execute("""
-                INSERT INTO evently_jobs.jobs (kind, queue, state, attempt, attempted_at, lease_expires_at)
-                SELECT 'diag.noop', 'default', 'running', 1, now(), now() + interval '1 hour' FROM generate_series(1, 20000)
-                """, on: client)
-            try await QT.execute("ANALYZE evently_jobs.jobs_unfinished", on: client)
-            var ids: [Int64] = []
-            for try await id in try await client.query("SELECT id FROM evently_jobs.jobs ORDER BY id LIMIT 300", logger: QT.logger)
-                .decode(Int64.self) { ids.append(id) }
-            try await client.withConnection { connection in
-                try await connection.query("SET plan_cache_mode = force_generic_plan", logger: QT.logger)
-                for batch in stride(from: 0, to: ids.count, by: 100) {
-                    try await JobQueries.complete(ids[batch..<batch + 100].map { FinishedAttempt(id: $0, attempt: 1, newState: .completed) },
-                                                  on: connection, logger: QT.logger)
-                }
-                var plan: [String] = []
-                let rows = try await connection.query(PostgresQuery(unsafeSQL: """
-                    EXPLAIN EXECUTE \(JobQueries.Complete.name)('{1,2,3}', '{1,1,1}')
-                    """), logger: QT.logger)
-                for try await line in rows.decode(String.self) { plan.append(line) }
-                let text = plan.joined(separator: "\n")
-                // A hash of the unnested pairs is fine; a scan of the running jobs is not.
-                #expect(text.contains("Index Cond: (id = ANY"), "the UPDATE looks the finished ids up:\n\(text)")
-                #expect(!text.contains("Seq Scan on jobs_unfinished"), "no job read but those finished:\n\(text)")
-            }
-            #expect(try await QT.count("SELECT count(*) FROM evently_jobs.jobs WHERE state = 'completed'", on: client) == 300)
-            #expect(try await QT.count("SELECT count(*) FROM evently_jobs.jobs WHERE state = 'running'", on: client) == 19_700)
-        }
-    }
-
     /// A batch may carry a late report of an attempt that lost its job beside the report of the
     /// attempt that now runs it: the current one completes it, the late one changes nothing.
     @Test func aBatchWithALateAttemptBesideTheCurrentOneCompletesTheJob() async throws {

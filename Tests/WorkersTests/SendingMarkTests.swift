@@ -175,8 +175,9 @@ import Testing
 
     /// The one-statement mark (`markSendingIfOwned`): taken and read while the attempt owns its
     /// job; nothing written otherwise. A rescue holding the job's row when the statement starts
-    /// makes it wait, and once the rescue commits the statement sees the job is no longer its
-    /// attempt's and marks nothing.
+    /// makes it mark nothing at once (it skips a held row rather than wait, holding others); the
+    /// attempt's ledger then confirms its ownership by the separate steps, which wait for the
+    /// rescue, and once it commits learns the job is no longer its attempt's.
     @Test(.timeLimit(.minutes(2)))
     func theOneStatementMarkIsFencedByTheJobsRow() async throws {
         try await DeliveryFixture.with { f in
@@ -207,6 +208,11 @@ import Testing
 
             // A rescue-like transaction holds the job's row, then hands the job to attempt 2.
             _ = try await f.tx { try await store.releaseSending(id: id, sendingBy: "\(job):1", error: "", on: $0) }
+            let ledger = DeliveryLedger(client: f.client, logger: Self.logger, window: SendingWindow(session: .seconds(1)),
+                                        sendingMarks: SendingMarks(client: f.client, window: SendingWindow(session: .seconds(1)).total,
+                                                                   logger: Self.logger))
+            let attempt1 = JobContext(jobID: job, kind: EmailSendWorker.Payload.kind, queue: "default", attempt: 1,
+                                      maxAttempts: 25, logger: Self.logger)
             let stale = try await f.client.withOpenConnection { rescuer in
                 try await rescuer.transaction(logger: Self.logger) { rescuer in
                     var rescuerPID: Int32 = 0
@@ -214,14 +220,15 @@ import Testing
                         rescuerPID = pid
                     }
                     _ = try await rescuer.query("SELECT 1 FROM evently_jobs.jobs WHERE id = \(job) FOR UPDATE", logger: Self.logger)
-                    let stale = Task { try await markIfOwned(1) }
-                    // Waiting on this rescuer's lock, and nothing else (other suites share the cluster).
-                    try await f.waitUntil("the mark to wait for the job's row", timeout: .seconds(20)) {
+                    #expect(try await markIfOwned(1) == nil, "a held job row is skipped, not waited for")
+                    #expect(try await f.sendingMark(id).by == nil)
+                    let stale = Task { try await ledger.begin(id, context: attempt1) }
+                    // The ledger's separate steps wait on this rescuer's lock (other suites share the cluster).
+                    try await f.waitUntil("the ownership check to wait for the job's row", timeout: .seconds(20)) {
                         try await f.tx { connection in
                             let rows = try await connection.query("""
                                 SELECT count(*)::int FROM pg_stat_activity
-                                WHERE pg_blocking_pids(pid) @> ARRAY[\(rescuerPID)]::int[]
-                                  AND query LIKE '%UPDATE evently.notifications%'
+                                WHERE pg_blocking_pids(pid) @> ARRAY[\(rescuerPID)]::int[] AND query LIKE '%evently_jobs.jobs%'
                                 """, logger: Self.logger)
                             for try await waiting in rows.decode(Int.self) { return waiting }
                             return 0
@@ -231,7 +238,9 @@ import Testing
                     return stale
                 }
             }
-            #expect(try await stale.value == nil, "the rescue committed first: attempt 1 owns nothing")
+            await #expect(throws: JobNoLongerOwned.self, "the rescue committed first: attempt 1 owns nothing") {
+                _ = try await stale.value
+            }
             #expect(try await f.sendingMark(id).by == nil)
             #expect(try await markIfOwned(2) != nil)
             #expect(try await f.sendingMark(id).by == "\(job):2")
@@ -267,6 +276,32 @@ import Testing
             #expect(try await f.sendingMark(expired.id).by == nil, "a lapsed lease marks nothing")
             #expect(try await f.sendingMark(notRunning.id).by == nil, "a job not running marks nothing")
             #expect(try await f.sendingMark(heldElsewhere.id).by == "99:1", "another attempt's mark stays")
+        }
+    }
+
+    /// Marks taken together never wait for a job row another transaction holds (a lease
+    /// renewal's multi-row update, which locks in its own order, could otherwise deadlock with
+    /// them): the held job's attempt is not answered and nothing is written for it, the others
+    /// are marked, and once the row is free its mark is taken.
+    @Test(.timeLimit(.minutes(2)))
+    func marksTakenTogetherSkipAJobRowAnotherTransactionHolds() async throws {
+        try await DeliveryFixture.with { f in
+            let store = NotificationStore(logger: Self.logger)
+            let requests = try await Self.attemptsRunning(3, f)
+            let held = requests[1]
+            let taken = try await f.client.withConnection { other in
+                _ = try await other.query("BEGIN", logger: Self.logger)
+                _ = try await other.query("SELECT 1 FROM evently_jobs.jobs WHERE id = \(held.jobID) FOR NO KEY UPDATE", logger: Self.logger)
+                let taken = try await f.client.withOpenConnection {
+                    try await store.markSendingIfOwned(requests, window: .seconds(60), on: $0)
+                }
+                _ = try await other.query("COMMIT", logger: Self.logger)
+                return taken
+            }
+            #expect(Set(taken.keys) == [requests[0].token, requests[2].token])
+            #expect(try await f.sendingMark(held.id).by == nil)
+            let later = try await f.client.withOpenConnection { try await store.markSendingIfOwned([held], window: .seconds(60), on: $0) }
+            #expect(later[held.token]?.notification.id == held.id, "once the row is free the mark is taken")
         }
     }
 

@@ -286,7 +286,8 @@ public struct NotificationStore: Sendable {
     /// and holds that job's row until the statement commits: the round trips of one message's
     /// mark go from five (BEGIN, ownership, mark, read, COMMIT) to one. Returns the target when
     /// the mark was taken; `nil` when anything else is the case (the attempt lost its job, another
-    /// mark is inside its window, the row is settled, gone or has no user), having written
+    /// mark is inside its window, the row is settled, gone or has no user, another transaction
+    /// holds the job's row just then), having written
     /// nothing: the caller then learns which by the transaction of the three separate steps.
     /// (The statement commits before its row is decoded: a row that fails to decode leaves the
     /// mark taken, and other attempts wait out its window, as after a crash.)
@@ -299,10 +300,9 @@ public struct NotificationStore: Sendable {
     /// ``markSendingIfOwned(id:by:window:jobID:attempt:on:)`` for many messages in one statement
     /// and one commit (those whose attempts start together): the targets of the marks taken, by
     /// the token of the request that took each. A request missing from the answer wrote nothing.
-    /// The jobs' rows are locked in id order (``JobContext/ownershipLockSQL(jobIDs:attempts:)``);
-    /// should the statement still meet a deadlock (with a lease renewal's multi-row update) or a
-    /// job row moved under it, it writes nothing and answers none, and each caller learns why by
-    /// the separate steps.
+    /// A job row another transaction holds is skipped (``JobContext/ownershipLockSQL(jobIDs:attempts:)``):
+    /// its request is not answered, and its caller learns how things stand by the separate
+    /// steps, which wait for the row.
     public func markSendingIfOwned(_ requests: [SendingMarkRequest], window: Duration,
                                    on connection: PostgresConnection) async throws -> [String: DeliveryTarget] {
         guard !requests.isEmpty else { return [:] }
@@ -312,7 +312,7 @@ public struct NotificationStore: Sendable {
                                                                          windowMilliseconds: Int(window / .milliseconds(1))),
                                                  logger: logger)
             return Dictionary(taken, uniquingKeysWith: { first, _ in first })
-        } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate || error.isDeadlock {
+        } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate {
             return [:]
         }
     }

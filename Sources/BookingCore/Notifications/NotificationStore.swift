@@ -313,6 +313,8 @@ public struct NotificationStore: Sendable {
                                                  logger: logger)
             return Dictionary(taken, uniquingKeysWith: { first, _ in first })
         } catch let error as PSQLError where error.isRowMovedByConcurrentUpdate {
+            // A job's row moved to another partition (cancelled, discarded) after the statement
+            // began: nothing written.
             return [:]
         }
     }

@@ -46,7 +46,8 @@ struct DeliveryLedger: Sendable {
         // than it does for the attempts that read `sending_since`.
         let started = ContinuousClock.now
         // The usual case in one statement; anything else (lost job, another mark, a settled or
-        // missing row) wrote nothing there and is told apart by the transaction below.
+        // missing row, a job row another transaction held just then) wrote nothing there and is
+        // told apart by the transaction below, which waits for the job's row.
         let request = SendingMarkRequest(id: id, token: token, jobID: context.jobID, attempt: context.attempt)
         let taken: DeliveryTarget?
         if let sendingMarks {

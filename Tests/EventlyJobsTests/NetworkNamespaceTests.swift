@@ -169,16 +169,18 @@ struct NetworkNamespaceTests {
     }
 
     static func lines(_ client: PostgresClient, _ sql: String) async throws -> [String] {
-        var values: [String] = []
-        for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger).decode(String.self) {
-            values.append(value)
-        }
-        return values
+        try await values(String.self, client, sql)
     }
 
     static func numbers(_ client: PostgresClient, _ sql: String) async throws -> [Int64] {
-        var values: [Int64] = []
-        for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger).decode(Int64.self) {
+        try await values(Int64.self, client, sql)
+    }
+
+    /// The first column of every row of `sql`.
+    static func values<Value: PostgresDecodable & Sendable>(_ type: Value.Type, _ client: PostgresClient,
+                                                           _ sql: String) async throws -> [Value] {
+        var values: [Value] = []
+        for try await value in try await client.query(PostgresQuery(unsafeSQL: sql), logger: TestDatabase.logger).decode(Value.self) {
             values.append(value)
         }
         return values

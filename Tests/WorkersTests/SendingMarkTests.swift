@@ -208,9 +208,9 @@ import Testing
 
             // A rescue-like transaction holds the job's row, then hands the job to attempt 2.
             _ = try await f.tx { try await store.releaseSending(id: id, sendingBy: "\(job):1", error: "", on: $0) }
-            let ledger = DeliveryLedger(client: f.client, logger: Self.logger, window: SendingWindow(session: .seconds(1)),
-                                        sendingMarks: SendingMarks(client: f.client, window: SendingWindow(session: .seconds(1)).total,
-                                                                   logger: Self.logger))
+            let window = SendingWindow(session: .seconds(1))
+            let ledger = DeliveryLedger(client: f.client, logger: Self.logger, window: window,
+                                        sendingMarks: SendingMarks(client: f.client, window: window.total, logger: Self.logger))
             let attempt1 = JobContext(jobID: job, kind: EmailSendWorker.Payload.kind, queue: "default", attempt: 1,
                                       maxAttempts: 25, logger: Self.logger)
             let stale = try await f.client.withOpenConnection { rescuer in
